@@ -1,0 +1,1 @@
+"""The simulated Kubernetes control plane and nodes: API server, controllers, scheduler, kubelet, proxy, DNS."""

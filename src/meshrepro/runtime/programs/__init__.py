@@ -1,0 +1,1 @@
+"""Programs: generator functions `program(proc) -> exit code` that yield simulated-time events."""
