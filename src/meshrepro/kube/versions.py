@@ -21,12 +21,51 @@ class Flag:
 
 # name -> when the behaviour holds. Keep sorted by name.
 TABLE: dict[str, Flag] = {
+    "token_node_claims": Flag(
+        (1, 30), "kubernetes/kubernetes#123135 (ServiceAccountTokenJTI + PodNodeInfo beta)",
+        "bound service account tokens carry jti and the node's name and uid"),
+    "host_ips": Flag(
+        (1, 29), "kubernetes/kubernetes#120318 (KEP-2681 PodHostIPs beta)",
+        "pod status carries hostIPs besides hostIP"),
+    "pulled_event_image_size": Flag(
+        (1, 30), "kubernetes/kubernetes#121929",
+        "the kubelet's Pulled event ends with `. Image size: N bytes.`"),
+    "aggregated_discovery_v2": Flag(
+        (1, 30), "kubernetes/kubernetes#122882 (KEP-3352 GA)",
+        "the API server serves aggregated discovery as apidiscovery.k8s.io/v2 besides v2beta1"),
     "pod_ready_to_start_containers_condition": Flag(
         (1, 29), "kubernetes/kubernetes#119659 (KEP-3085 beta)",
         "kubelet writes the PodReadyToStartContainers condition (feature gate on by default)"),
     "sidecar_containers": Flag(
         (1, 29), "kubernetes/kubernetes#121579 (KEP-753 beta)",
         "init containers with restartPolicy: Always run as native sidecars (gate on by default)"),
+    "printer_job_status_column": Flag(
+        (1, 30), "kubernetes/kubernetes#123226",
+        "`kubectl get jobs` has a STATUS column (Complete/Failed/Terminating/Suspended/FailureTarget/"
+        "Running) between NAME and COMPLETIONS"),
+    "printer_pod_sidecar_aware": Flag(
+        (1, 28), "kubernetes/kubernetes#116429 (KEP-753 alpha printer support)",
+        "printPod counts restartable init containers in READY, skips started sidecars in the init walk, "
+        "walks app containers once Initialized=True, and RESTARTS after init = sidecar + app restarts "
+        "with the last-restart time taken from those only"),
+    "printer_pod_terminal_phase_not_terminating": Flag(
+        (1, 31), "kubernetes/kubernetes#122038",
+        "a deleted pod in phase Succeeded/Failed keeps its STATUS instead of showing Terminating"),
+    "printer_serviceaccount_no_secrets_column": Flag(
+        (1, 34), "kubernetes/kubernetes#117160",
+        "`kubectl get serviceaccounts` drops the SECRETS column (NAME, AGE only)"),
+    "kubeadm_cluster_admins_group": Flag(
+        (1, 29), "kubernetes/kubernetes#121305 (KEP-4214)",
+        "kubeadm's admin.conf user is in group kubeadm:cluster-admins (bound to cluster-admin by the "
+        "ClusterRoleBinding kubeadm:cluster-admins) instead of system:masters; super-admin.conf keeps "
+        "system:masters"),
+    "deployment_scaling_event_from": Flag(
+        (1, 26), "kubernetes/kubernetes#101142 (release boundary UNCONFIRMED)",
+        "the deployment-controller's ScalingReplicaSet event on scaling an existing ReplicaSet names the old "
+        "size: `Scaled down replica set x to 0 from 1` (creating one still says `Scaled up replica set x to 1`)"),
+    "deployment_scaling_event_from_to": Flag(
+        (1, 32), "kubernetes/kubernetes#125118 (release boundary UNCONFIRMED)",
+        "ScalingReplicaSet reads `Scaled up replica set x from 0 to 1`, the creation of a ReplicaSet included"),
 }
 
 SUPPORTED = [(1, minor) for minor in range(27, 34)]

@@ -103,6 +103,12 @@ class Network(Protocol):
         """Resolve a host name the way the libc/Go resolver does with this host's resolv.conf."""
         ...
 
+    def listen(self, port: int, listener: Any) -> None:
+        """Bind a listener (a `net.server` listener) on every address of this namespace."""
+        ...
+
+    def unlisten(self, port: int) -> None: ...
+
 
 class Host(Protocol):
     """A machine a process runs on: a container, or the user's terminal."""

@@ -1,0 +1,1 @@
+"""Where a scenario runs: the embedded simulated cluster (`sim`) or a real one (`cluster`)."""

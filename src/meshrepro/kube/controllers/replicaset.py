@@ -1,0 +1,136 @@
+"""replicaset-controller: as many active pods as `spec.replicas`, created from the template.
+
+Port of pkg/controller/replicaset/replica_set.go (syncReplicaSet, manageReplicas, slowStartBatch,
+getPodsToDelete) and replica_set_utils.go (calculateStatus). Writes go through the API server, so an
+admission denial (e.g. a missing ServiceAccount) becomes a `FailedCreate` event and a ReplicaFailure
+condition, and the key is retried with the work queue's exponential back-off; the controller does not
+watch ServiceAccounts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshrepro.kube.controllers.base import Controller, ControllerContext, Key, controller_of, owner_reference
+from meshrepro.kube.controllers.util import (
+    PODS, REPLICA_SETS, RateLimitedQueue, deletion_rank, error_message, is_pod_active, is_pod_available, is_pod_ready,
+    namespace_terminating, owned_by, pod_from_template, remove_condition, set_condition, without_zeros)
+from meshrepro.kube.store import Obj, WatchEvent
+from meshrepro.sim.clock import rfc3339
+
+BURST_REPLICAS = 500  # replicaset.BurstReplicas: most pods created or deleted in one sync
+SLOW_START_INITIAL_BATCH = 1  # controller.SlowStartInitialBatchSize
+
+
+class ReplicaSetController(Controller):
+    name = "replicaset-controller"
+    primary = REPLICA_SETS
+    secondary = (PODS,)
+
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx)
+        self.retries = RateLimitedQueue(self)
+        self.recorder = ctx.recorder(self.name)
+
+    def keys_for(self, event: WatchEvent) -> list[Key]:
+        owner = controller_of(event.object)
+        if owner is None or owner.get("kind") != "ReplicaSet":
+            return []
+        return [(event.object["metadata"]["namespace"], owner["name"])]
+
+    def reconcile(self, namespace: str, name: str) -> None:
+        rs = self.ctx.store.get(REPLICA_SETS, namespace, name)
+        if rs is None:
+            self.retries.forget((namespace, name))
+            return
+        pods = [p for p in self.ctx.store.iter(PODS, namespace) if owned_by(p, rs)]
+        active = [p for p in pods if is_pod_active(p)]
+        error = ""
+        diff = len(active) - rs["spec"].get("replicas", 1)
+        if "deletionTimestamp" not in rs["metadata"]:
+            error = self._manage(rs, active, diff)
+        self._update_status(rs, active, error, diff)
+        if error:
+            self.retries.add_rate_limited((namespace, name))
+        else:
+            self.retries.forget((namespace, name))
+
+    # -- manageReplicas ---------------------------------------------------------------------
+
+    def _manage(self, rs: Obj, active: list[Obj], diff: int) -> str:
+        """Create or delete pods; returns the first error's message ('' when all calls succeeded)."""
+        if diff < 0:
+            return self._create(rs, min(-diff, BURST_REPLICAS))
+        if diff > 0:
+            victims = sorted(active, key=deletion_rank)[:min(diff, BURST_REPLICAS)]
+            return self._delete(rs, victims)
+        return ""
+
+    def _create(self, rs: Obj, count: int) -> str:
+        """slowStartBatch: batches of 1, 2, 4, ... stopping after the first batch with an error."""
+        template = rs["spec"]["template"]
+        owner = owner_reference(rs)
+        remaining, batch = count, SLOW_START_INITIAL_BATCH
+        while remaining > 0:
+            size = min(batch, remaining)
+            errors = [e for e in (self._create_one(rs, template, owner) for _ in range(size)) if e]
+            if errors:
+                return errors[0]
+            remaining -= size
+            batch *= 2
+        return ""
+
+    def _create_one(self, rs: Obj, template: Obj, owner: dict[str, Any]) -> str:
+        pod = pod_from_template(template, owner, generate_name=f"{rs['metadata']['name']}-")
+        result = self.ctx.client.create("v1", "pods", rs["metadata"]["namespace"], pod)
+        if not result.ok:
+            message = error_message(result)
+            if not namespace_terminating(result):
+                self.recorder.record(rs, "Warning", "FailedCreate", f"Error creating: {message}")
+            return message
+        self.recorder.record(rs, "Normal", "SuccessfulCreate", f"Created pod: {result.body['metadata']['name']}")
+        return ""
+
+    def _delete(self, rs: Obj, victims: list[Obj]) -> str:
+        first_error = ""
+        for pod in victims:
+            pod_name = pod["metadata"]["name"]
+            result = self.ctx.client.delete("v1", "pods", pod["metadata"]["namespace"], pod_name)
+            if result.ok:
+                self.recorder.record(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {pod_name}")
+            elif result.status != 404:
+                message = error_message(result)
+                self.recorder.record(rs, "Warning", "FailedDelete", f"Error deleting: {message}")
+                first_error = first_error or message
+        return first_error
+
+    # -- status -----------------------------------------------------------------------------
+
+    def _update_status(self, rs: Obj, active: list[Obj], error: str, diff: int) -> None:
+        """calculateStatus over the pods seen before this sync's writes, as the real controller does."""
+        now = self.ctx.clock.wall()
+        min_ready = rs["spec"].get("minReadySeconds", 0)
+        template_labels = (rs["spec"]["template"].get("metadata") or {}).get("labels") or {}
+        fully_labeled = sum(1 for p in active
+                            if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in template_labels.items()))
+        ready = sum(1 for p in active if is_pod_ready(p))
+        available = sum(1 for p in active if is_pod_available(p, min_ready, now))
+        old = rs.get("status") or {}
+        conditions = list(old.get("conditions") or [])
+        if error and not any(c["type"] == "ReplicaFailure" for c in conditions):
+            conditions = set_condition(conditions, {
+                "type": "ReplicaFailure", "status": "True", "lastTransitionTime": rfc3339(now),
+                "reason": "FailedCreate" if diff < 0 else "FailedDelete", "message": error})
+        elif not error:
+            conditions = remove_condition(conditions, "ReplicaFailure")
+        status = without_zeros({
+            "replicas": len(active), "fullyLabeledReplicas": fully_labeled, "readyReplicas": ready,
+            "availableReplicas": available, "observedGeneration": rs["metadata"].get("generation", 1),
+            "conditions": conditions}, keep=("replicas",))
+        if status != old:
+            rs["status"] = status
+            self.ctx.client.update_status("apps/v1", "replicasets", rs)
+        replicas = rs["spec"].get("replicas", 1)
+        if not error and min_ready > 0 and ready == replicas and available != replicas:
+            # Pods turn available minReadySeconds after turning ready: look again then.
+            self.retries.add_after((rs["metadata"]["namespace"], rs["metadata"]["name"]), min_ready)

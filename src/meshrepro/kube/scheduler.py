@@ -1,0 +1,143 @@
+"""kube-scheduler: binds each unscheduled pod to a feasible node (taints, nodeSelector), least loaded first."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from meshrepro.kube.client import Client
+from meshrepro.kube.events import EventRecorder
+from meshrepro.kube.store import Obj, ResourceKey, Store, WatchEvent
+from meshrepro.sim.clock import Clock, rfc3339
+from meshrepro.sim.trace import Trace
+
+PODS = ResourceKey("", "pods")
+NODES = ResourceKey("", "nodes")
+
+
+def tolerates(pod: Obj, taint: dict[str, Any]) -> bool:
+    for toleration in pod["spec"].get("tolerations") or []:
+        if toleration.get("effect") and toleration["effect"] != taint.get("effect"):
+            continue
+        if toleration.get("operator") == "Exists":
+            if not toleration.get("key") or toleration["key"] == taint["key"]:
+                return True
+        elif toleration.get("key") == taint["key"] and toleration.get("value", "") == taint.get("value", ""):
+            return True
+    return False
+
+
+def feasible(pod: Obj, node: Obj) -> str | None:
+    """None when the pod fits the node, else the reason the scheduler gives."""
+    for taint in node["spec"].get("taints") or []:
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(pod, taint):
+            return f"had untolerated taint {{{taint['key']}: {taint.get('value', '')}}}"
+    labels = node["metadata"].get("labels") or {}
+    for key, value in (pod["spec"].get("nodeSelector") or {}).items():
+        if labels.get(key) != value:
+            return "didn't match Pod's node affinity/selector"
+    if any(c.get("type") == "Ready" and c.get("status") != "True" for c in node.get("status", {}).get("conditions", [])):
+        return "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
+    return None
+
+
+class Scheduler:
+    def __init__(self, clock: Clock, store: Store, client: Client, trace: Trace) -> None:
+        self.clock = clock
+        self.store = store
+        self.client = client
+        self.trace = trace
+        self.events = EventRecorder(client, clock, "default-scheduler")
+        self.pending: list[tuple[str, str]] = []
+        self._wakeup: simpy.Event | None = None
+
+    def start(self) -> None:
+        self.store.watch(self._on_pod, PODS)
+        self.store.watch(lambda _event: self._retry_all(), NODES)
+        self.clock.process(self._run())
+
+    def _on_pod(self, event: WatchEvent) -> None:
+        pod = event.object
+        if event.type != "DELETED" and not pod["spec"].get("nodeName") and "deletionTimestamp" not in pod["metadata"]:
+            key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+            if key not in self.pending:
+                self.pending.append(key)
+                self._wake()
+
+    def _retry_all(self) -> None:
+        for pod in self.store.iter(PODS):
+            if not pod["spec"].get("nodeName"):
+                key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+                if key not in self.pending:
+                    self.pending.append(key)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.triggered:
+            self._wakeup.succeed()
+
+    def _run(self) -> Generator[simpy.Event, Any, None]:
+        while True:
+            if not self.pending:
+                self._wakeup = self.clock.env.event()
+                yield self._wakeup
+                continue
+            yield self.clock.timeout(0)
+            namespace, name = self.pending.pop(0)
+            self._schedule(namespace, name)
+
+    def _schedule(self, namespace: str, name: str) -> None:
+        pod = self.store.get(PODS, namespace, name)
+        if pod is None or pod["spec"].get("nodeName") or "deletionTimestamp" in pod["metadata"]:
+            return
+        nodes = list(self.store.iter(NODES))
+        reasons: dict[str, int] = {}
+        candidates = []
+        for node in nodes:
+            reason = feasible(pod, node)
+            if reason is None:
+                candidates.append(node)
+            else:
+                reasons[reason] = reasons.get(reason, 0) + 1
+        if not candidates:
+            detail = ", ".join(f"{count} node(s) {reason}" for reason, count in sorted(reasons.items()))
+            message = f"0/{len(nodes)} nodes are available: {detail}. preemption: 0/{len(nodes)} nodes are available: " \
+                      f"{len(nodes)} Preemption is not helpful for scheduling."
+            self._unschedulable(pod, message)
+            return
+        load = {n["metadata"]["name"]: 0 for n in candidates}
+        for other in self.store.iter(PODS):
+            node_name = other["spec"].get("nodeName")
+            if node_name in load:
+                load[node_name] += 1
+        chosen = min(candidates, key=lambda n: (load[n["metadata"]["name"]], n["metadata"]["name"]))
+        node_name = chosen["metadata"]["name"]
+        pod["spec"]["nodeName"] = node_name
+        result = self.client.update("v1", "pods", pod)
+        if not result.ok:
+            return
+        status_pod = result.body
+        status_pod.setdefault("status", {})["conditions"] = [
+            c for c in status_pod["status"].get("conditions", []) if c["type"] != "PodScheduled"
+        ] + [{"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+              "lastTransitionTime": _now(self.clock)}]
+        self.client.update_status("v1", "pods", status_pod)
+        self.trace.add(self.clock.now, "default-scheduler", f"Pod {namespace}/{name}", f"bound to {node_name}",
+                       f"least loaded of {len(candidates)} feasible node(s)")
+        self.events.record(pod, "Normal", "Scheduled", f"Successfully assigned {namespace}/{name} to {node_name}")
+
+    def _unschedulable(self, pod: Obj, message: str) -> None:
+        conditions = pod.get("status", {}).get("conditions", [])
+        if any(c["type"] == "PodScheduled" and c.get("message") == message for c in conditions):
+            return
+        pod.setdefault("status", {})["conditions"] = [c for c in conditions if c["type"] != "PodScheduled"] + [
+            {"type": "PodScheduled", "status": "False", "lastProbeTime": None, "lastTransitionTime": _now(self.clock),
+             "reason": "Unschedulable", "message": message}]
+        self.client.update_status("v1", "pods", pod)
+        self.events.record(pod, "Warning", "FailedScheduling", message)
+
+
+def _now(clock: Clock) -> str:
+    return rfc3339(clock.wall())

@@ -1,0 +1,394 @@
+"""The connection walk: one `dial()` serves every program, and records every hop it takes.
+
+A connection leaves its network namespace through that namespace's output hooks, then (for pods
+and for the node itself) through its node's hooks, where kube-proxy's service translation sits;
+it is routed to the namespace owning the destination address and delivered to the listener
+bound there, or refused. Later layers (netfilter, mesh redirection) add hooks; they never add a
+second walk.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+import simpy
+
+from meshrepro.net.errors import NetError, NetErrorKind, TLSFailure
+from meshrepro.net.http import Request, Response
+from meshrepro.net.tls import ClientTLS
+from meshrepro.sim.clock import Clock
+
+Address = tuple[str, int]
+Wait = Generator[simpy.Event, Any, Any]
+
+ANY = "0.0.0.0"
+
+
+@dataclass
+class Hop:
+    component: str  # who handled the packet: "netns pod default/x", "kube-proxy", "routing", "kube-apiserver"
+    action: str  # what it did: "DNAT 10.96.0.1:443 -> 172.18.0.2:6443", "no listener", "accepted"
+    detail: str = ""  # the rule, object or reason behind it
+
+    def to_dict(self) -> dict[str, str]:
+        return {"component": self.component, "action": self.action, "detail": self.detail}
+
+
+@dataclass
+class ConnectionRecord:
+    id: int
+    time: float
+    protocol: str
+    source: Address
+    source_owner: str
+    destination: Address  # as dialled
+    final: Address | None = None  # after translation
+    outcome: str = "pending"  # established | closed | refused | eof | reset | timeout | unreachable
+    hops: list[Hop] = field(default_factory=list)
+    end: float | None = None
+
+    def hop(self, component: str, action: str, detail: str = "") -> None:
+        self.hops.append(Hop(component, action, detail))
+
+
+class Verdict(str, Enum):
+    CONTINUE = "continue"  # the hook let it pass (possibly rewritten)
+    DROP = "drop"  # silently discarded: the client times out
+    REJECT = "reject"  # answered with RST / ICMP unreachable: the client sees refused
+
+
+@dataclass(frozen=True)
+class HookResult:
+    verdict: Verdict
+    destination: Address | None = None  # rewritten destination (DNAT/REDIRECT), if any
+    component: str = ""
+    action: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Packet:
+    """The first packet of a connection, as hooks see it."""
+
+    protocol: str
+    source: Address
+    destination: Address
+    netns: NetNamespace
+    uid: int = 0
+    gid: int = 0
+
+
+Hook = Callable[[Packet], HookResult | None]
+
+
+class Session(Protocol):
+    """The server side of one accepted connection."""
+
+    def handshake(self, tls: ClientTLS, record: ConnectionRecord) -> Wait: ...
+
+    def exchange(self, request: Request, record: ConnectionRecord) -> Wait: ...
+
+    def close(self) -> None: ...
+
+
+class Listener(Protocol):
+    name: str
+
+    def accept(self, record: ConnectionRecord) -> Wait:
+        """Return a Session, or a NetError (e.g. EOF when the peer accepts then closes)."""
+        ...
+
+
+class DatagramListener(Protocol):
+    name: str
+
+    def answer(self, message: Any, record: ConnectionRecord) -> Any | None:
+        """Reply to one datagram, or None to stay silent."""
+        ...
+
+
+@dataclass
+class ResolverConfig:
+    nameservers: list[str]
+    search: list[str] = field(default_factory=list)
+    ndots: int = 1
+    hosts: dict[str, str] = field(default_factory=dict)  # /etc/hosts: name -> address
+    timeout: float = 5.0  # glibc and Go defaults: 5 s per try, 2 attempts
+    attempts: int = 2
+
+
+@dataclass(frozen=True)
+class DnsQuery:
+    name: str  # fully qualified, with trailing dot
+    qtype: str = "A"
+
+
+@dataclass(frozen=True)
+class DnsReply:
+    rcode: str  # NOERROR | NXDOMAIN | SERVFAIL
+    addresses: tuple[str, ...] = ()
+
+
+class NetNamespace:
+    """One network namespace: its addresses, listeners, output hooks and resolver."""
+
+    def __init__(self, network: Network, name: str, addresses: list[str], owner: str, node: str | None) -> None:
+        self.network = network
+        self.name = name
+        self.addresses = addresses
+        self.owner = owner
+        self.node = node
+        self.hooks: list[Hook] = []  # OUTPUT path inside this namespace
+        self.listeners: dict[tuple[str, str, int], Listener | DatagramListener] = {}
+        self.resolver: ResolverConfig | None = None
+        self._next_port = 32768 + network.clock.rng.randrange(0, 28000)
+
+    @property
+    def primary(self) -> str:
+        return self.addresses[0] if self.addresses else "127.0.0.1"
+
+    def ephemeral_port(self) -> int:
+        """Linux picks local ports from 32768-60999; sequential from a seeded start keeps runs reproducible."""
+        port = self._next_port
+        self._next_port = 32768 if self._next_port >= 60999 else self._next_port + 1
+        return port
+
+    def listen(self, port: int, listener: Listener | DatagramListener, ip: str = ANY, protocol: str = "tcp") -> None:
+        self.listeners[(protocol, ip, port)] = listener
+
+    def unlisten(self, port: int, ip: str = ANY, protocol: str = "tcp") -> None:
+        self.listeners.pop((protocol, ip, port), None)
+
+    def listener_for(self, protocol: str, ip: str, port: int) -> Listener | DatagramListener | None:
+        return self.listeners.get((protocol, ip, port)) or self.listeners.get((protocol, ANY, port))
+
+    def view(self, uid: int = 0, gid: int = 0) -> NamespaceView:
+        return NamespaceView(self, uid, gid)
+
+
+class Network:
+    """Every namespace, the routes between them, and the record of every connection."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.namespaces: dict[str, NetNamespace] = {}
+        self._by_address: dict[str, NetNamespace] = {}
+        self.node_hooks: dict[str, list[Hook]] = {}  # node name -> hooks seen by traffic leaving pods/the node
+        self.connections: list[ConnectionRecord] = []
+
+    def add_namespace(self, name: str, addresses: list[str], owner: str, node: str | None = None) -> NetNamespace:
+        ns = NetNamespace(self, name, addresses, owner, node)
+        self.namespaces[name] = ns
+        for address in addresses:
+            self._by_address[address] = ns
+        return ns
+
+    def remove_namespace(self, name: str) -> None:
+        ns = self.namespaces.pop(name, None)
+        if ns is not None:
+            for address in ns.addresses:
+                if self._by_address.get(address) is ns:
+                    del self._by_address[address]
+
+    def assign(self, ns: NetNamespace, address: str) -> None:
+        """Give a namespace one more address (IPAM during sandbox setup)."""
+        ns.addresses.append(address)
+        self._by_address[address] = ns
+
+    def owner_of(self, address: str) -> NetNamespace | None:
+        return self._by_address.get(address)
+
+    # -- the walk -------------------------------------------------------------------------
+
+    def dial(self, ns: NetNamespace, ip: str, port: int, *, protocol: str = "tcp", timeout: float = 30.0,
+             uid: int = 0, gid: int = 0) -> Wait:
+        """Open a connection from `ns`; returns a ClientConnection or a NetError after the time it takes."""
+        record = ConnectionRecord(
+            id=len(self.connections) + 1, time=self.clock.now, protocol=protocol,
+            source=(self._source_address(ns, ip), ns.ephemeral_port()), source_owner=ns.owner,
+            destination=(ip, port),
+        )
+        self.connections.append(record)
+        target = self._route(Packet(protocol, record.source, (ip, port), ns, uid, gid), record)
+        if isinstance(target, NetError):
+            return (yield from self._fail(record, target, timeout))
+        dest_ns, final = target
+        record.final = final
+        listener = dest_ns.listener_for(protocol, final[0], final[1])
+        if listener is None:
+            record.hop(f"netns {dest_ns.owner}", f"no listener on {final[0]}:{final[1]}/{protocol}",
+                       "the kernel answers the SYN with RST")
+            return (yield from self._fail(record, NetError(NetErrorKind.REFUSED, (ip, port), record.source), timeout))
+        if protocol == "udp":
+            record.hop(listener.name, f"received datagram on {final[0]}:{final[1]}")
+            record.outcome = "delivered"
+            return DatagramSocket(self, record, listener)  # type: ignore[arg-type]
+        accepted = yield from listener.accept(record)  # type: ignore[union-attr]
+        if isinstance(accepted, NetError):
+            return (yield from self._fail(record, NetError(accepted.kind, (ip, port), record.source), timeout))
+        record.outcome = "established"
+        return ClientConnection(self, record, accepted)
+
+    def _source_address(self, ns: NetNamespace, destination: str) -> str:
+        if ipaddress.ip_address(destination).is_loopback:
+            return "127.0.0.1"
+        return ns.primary
+
+    def _route(self, packet: Packet, record: ConnectionRecord) -> tuple[NetNamespace, Address] | NetError:
+        """Run the hooks on the way out, then deliver by address."""
+        destination = packet.destination
+        stages: list[tuple[str, list[Hook]]] = [("output", packet.netns.hooks)]
+        if packet.netns.node is not None and not ipaddress.ip_address(destination[0]).is_loopback:
+            stages.append(("node", self.node_hooks.get(packet.netns.node, [])))
+        for _, hooks in stages:
+            for hook in hooks:
+                result = hook(Packet(packet.protocol, packet.source, destination, packet.netns, packet.uid, packet.gid))
+                if result is None:
+                    continue
+                record.hop(result.component, result.action, result.detail)
+                if result.verdict is Verdict.DROP:
+                    return NetError(NetErrorKind.TIMEOUT, packet.destination, packet.source)
+                if result.verdict is Verdict.REJECT:
+                    return NetError(NetErrorKind.REFUSED, packet.destination, packet.source)
+                if result.destination is not None:
+                    destination = result.destination
+        if ipaddress.ip_address(destination[0]).is_loopback:
+            return packet.netns, destination
+        owner = self.owner_of(destination[0])
+        if owner is None:
+            record.hop("routing", f"no host owns {destination[0]}", "packets are dropped; the client waits")
+            return NetError(NetErrorKind.TIMEOUT, packet.destination, packet.source)
+        if owner is not packet.netns:
+            record.hop("routing", f"delivered to {owner.owner}", f"{destination[0]} is an address of {owner.name}")
+        return owner, destination
+
+    def _fail(self, record: ConnectionRecord, error: NetError, timeout: float) -> Wait:
+        record.outcome = error.kind.value
+        if error.kind is NetErrorKind.TIMEOUT:
+            yield self.clock.timeout(timeout)
+        record.end = self.clock.now
+        return error
+
+
+class ClientConnection:
+    """The client's end of an established TCP connection (implements runtime.process.Connection)."""
+
+    def __init__(self, network: Network, record: ConnectionRecord, session: Session) -> None:
+        self.network = network
+        self.record = record
+        self.session = session
+        self.local = record.source
+        self.remote = record.destination
+        self.open = True
+
+    def handshake(self, tls: ClientTLS) -> Wait:
+        result: NetError | TLSFailure | None = yield from self.session.handshake(tls, self.record)
+        if isinstance(result, NetError):
+            self._closed(result.kind.value)
+            return NetError(result.kind, self.remote, self.local)
+        if isinstance(result, TLSFailure):
+            self.record.hop("tls client", "rejected the server certificate", result.reason)
+            self._closed("tls_failed")
+        return result
+
+    def exchange(self, request: Request) -> Wait:
+        if not self.open:
+            return NetError(NetErrorKind.RESET, self.remote, self.local)
+        result: Response | NetError = yield from self.session.exchange(request, self.record)
+        if isinstance(result, NetError):
+            self._closed(result.kind.value)
+            return NetError(result.kind, self.remote, self.local)
+        return result
+
+    def close(self) -> None:
+        if self.open:
+            self.session.close()
+            self._closed("closed")
+
+    def _closed(self, outcome: str) -> None:
+        self.open = False
+        if self.record.outcome in ("established", "pending"):
+            self.record.outcome = outcome
+        self.record.end = self.network.clock.now
+
+
+class DatagramSocket:
+    """A connected UDP socket: each query is one datagram and at most one reply."""
+
+    def __init__(self, network: Network, record: ConnectionRecord, listener: DatagramListener) -> None:
+        self.network = network
+        self.record = record
+        self.listener = listener
+
+    def query(self, message: Any, timeout: float) -> Wait:
+        reply = self.listener.answer(message, self.record)
+        if reply is None:
+            yield self.network.clock.timeout(timeout)
+            self.record.outcome = "timeout"
+            return None
+        return reply
+
+
+class NamespaceView:
+    """The network as a process in one namespace sees it (implements runtime.process.Network)."""
+
+    def __init__(self, ns: NetNamespace, uid: int, gid: int) -> None:
+        self.ns = ns
+        self.uid = uid
+        self.gid = gid
+
+    def dial(self, ip: str, port: int, timeout: float = 30.0) -> Wait:
+        return (yield from self.ns.network.dial(self.ns, ip, port, timeout=timeout, uid=self.uid, gid=self.gid))
+
+    def listen(self, port: int, listener: Listener) -> None:
+        self.ns.listen(port, listener)
+
+    def unlisten(self, port: int) -> None:
+        self.ns.unlisten(port)
+
+    def resolve(self, name: str) -> Wait:
+        """The stub resolver: /etc/hosts, then the search list (ndots), then the name as given."""
+        name = name.rstrip(".") if name.endswith(".") else name
+        try:
+            ipaddress.ip_address(name)
+            return [name]
+        except ValueError:
+            pass
+        config = self.ns.resolver
+        if config is None:
+            return NetError(NetErrorKind.DNS_FAILURE, (name, 0), name=name)
+        if name in config.hosts:
+            return [config.hosts[name]]
+        for candidate in _candidates(name, config):
+            answer = yield from self._query(candidate, config)
+            if isinstance(answer, NetError):
+                return NetError(answer.kind, (name, 0), name=name)
+            if answer.rcode == "NOERROR" and answer.addresses:
+                return list(answer.addresses)
+        return NetError(NetErrorKind.NXDOMAIN, (name, 0), name=name)
+
+    def _query(self, fqdn: str, config: ResolverConfig) -> Wait:
+        for _ in range(config.attempts):
+            for server in config.nameservers:
+                sock = yield from self.ns.network.dial(self.ns, server, 53, protocol="udp", timeout=config.timeout,
+                                                       uid=self.uid, gid=self.gid)
+                if isinstance(sock, NetError):
+                    if sock.kind is NetErrorKind.REFUSED:
+                        continue  # ICMP port unreachable: try the next server at once
+                    continue
+                reply = yield from sock.query(DnsQuery(fqdn), config.timeout)
+                if reply is not None:
+                    return reply
+        return NetError(NetErrorKind.DNS_FAILURE, (fqdn, 0), name=fqdn)
+
+
+def _candidates(name: str, config: ResolverConfig) -> list[str]:
+    absolute = name + "."
+    searched = [f"{name}.{domain}." for domain in config.search]
+    if name.count(".") >= config.ndots:
+        return [absolute, *searched]
+    return [*searched, absolute]

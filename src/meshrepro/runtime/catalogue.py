@@ -1,0 +1,112 @@
+"""The images meshrepro knows, with what the `latest` tag carried in early 2024 (the seed's period)."""
+
+from __future__ import annotations
+
+from meshrepro.runtime.images import (
+    BUSYBOX_PATH,
+    DEBIAN_PATH,
+    GROUP_DEBIAN,
+    PASSWD_DEBIAN,
+    Catalogue,
+    Image,
+    ImageFactory,
+    install,
+)
+from meshrepro.runtime.process import Program
+from meshrepro.runtime.programs import coreutils
+from meshrepro.runtime.programs.daemon import coredns, daemon
+from meshrepro.runtime.programs.kubectl import make_kubectl
+from meshrepro.runtime.programs.nginx import docker_entrypoint, nginx
+from meshrepro.runtime.shell import ash, bash, dash
+
+KUBECTL_LATEST = "1.29.1"  # bitnami/kubectl:latest in January 2024
+
+
+def _debian_base() -> dict[str, Program]:
+    programs = install(coreutils.GNU)
+    programs.update(install({"sh": dash, "dash": dash, "bash": bash}))
+    return programs
+
+
+def _busybox_base() -> dict[str, Program]:
+    programs = install(coreutils.BUSYBOX)
+    programs.update(install({"sh": ash, "ash": ash}))
+    return programs
+
+
+def _kubectl_version(tag: str) -> str:
+    """bitnami/kubectl tags: `latest`, `1.29`, `1.29.2`, `1.29.2-debian-12-r3`."""
+    base = tag.split("-", 1)[0]
+    parts = base.split(".")
+    if len(parts) >= 2 and all(p.isdigit() for p in parts[:2]):
+        return ".".join(parts[:3]) if len(parts) >= 3 else f"{parts[0]}.{parts[1]}.0"
+    return KUBECTL_LATEST
+
+
+def bitnami_kubectl(tag: str) -> Image:
+    version = _kubectl_version(tag)
+    programs = _debian_base()
+    programs["/opt/bitnami/kubectl/bin/kubectl"] = make_kubectl(version)
+    return Image("bitnami/kubectl", programs, entrypoint=("kubectl",), cmd=("--help",), user=(1001, 0),
+                 env={"PATH": "/opt/bitnami/kubectl/bin:" + DEBIAN_PATH, "HOME": "/", "OS_ARCH": "amd64",
+                      "OS_FLAVOUR": "debian-12", "OS_NAME": "linux", "APP_VERSION": version,
+                      "BITNAMI_APP_NAME": "kubectl"},
+                 files={"/etc/passwd": PASSWD_DEBIAN, "/etc/group": GROUP_DEBIAN},
+                 writable_dirs=(("/.kube", 0, 0, 0o775),), size_bytes=77_000_000, version=version)
+
+
+def nginx_image(tag: str) -> Image:
+    programs = _debian_base()
+    programs["/docker-entrypoint.sh"] = docker_entrypoint
+    programs["/usr/sbin/nginx"] = nginx
+    return Image("nginx", programs, entrypoint=("/docker-entrypoint.sh",), cmd=("nginx", "-g", "daemon off;"),
+                 env={"PATH": DEBIAN_PATH, "NGINX_VERSION": "1.25.3", "NJS_VERSION": "0.8.2", "PKG_RELEASE": "1~bookworm"},
+                 files={"/etc/passwd": PASSWD_DEBIAN + "nginx:x:101:101:nginx user:/nonexistent:/bin/false\n",
+                        "/etc/group": GROUP_DEBIAN + "nginx:x:101:\n",
+                        "/usr/share/nginx/html/index.html": "", "/etc/nginx/nginx.conf": ""},
+                 size_bytes=70_500_000, version="1.25.3")
+
+
+def busybox(tag: str) -> Image:
+    return Image("busybox", _busybox_base(), cmd=("sh",), env={"PATH": BUSYBOX_PATH},
+                 files={"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+                        "/etc/group": "root:x:0:\nnogroup:x:65534:\n"}, size_bytes=2_150_000, version="1.36.1")
+
+
+def alpine(tag: str) -> Image:
+    return Image("alpine", _busybox_base(), cmd=("/bin/sh",), env={"PATH": BUSYBOX_PATH},
+                 files={"/etc/passwd": "root:x:0:0:root:/root:/bin/ash\n", "/etc/group": "root:x:0:root\n",
+                        "/etc/alpine-release": "3.19.0\n"}, size_bytes=3_400_000, version="3.19.0")
+
+
+def catalogue() -> Catalogue:
+    images = Catalogue()
+    images.add("bitnami/kubectl", bitnami_kubectl)
+    images.add("nginx", nginx_image)
+    images.add("busybox", busybox)
+    images.add("alpine", alpine)
+    for name, binary, line, size in (
+        ("registry.k8s.io/etcd", "etcd", "", 57_000_000),
+        ("registry.k8s.io/kube-apiserver", "kube-apiserver", "options.go:222] external host was not specified, "
+         "using 172.18.0.2", 32_000_000),
+        ("registry.k8s.io/kube-controller-manager", "kube-controller-manager", "serving.go:380] Generated self-signed "
+         "cert in-memory", 31_000_000),
+        ("registry.k8s.io/kube-scheduler", "kube-scheduler", "serving.go:380] Generated self-signed cert in-memory",
+         18_000_000),
+        ("registry.k8s.io/kube-proxy", "kube-proxy", 'server_others.go:72] "Using iptables proxy"', 28_000_000),
+        ("docker.io/kindest/kindnetd", "kindnetd", "", 27_000_000),
+        ("docker.io/kindest/local-path-provisioner", "local-path-provisioner", "", 19_000_000),
+    ):
+        images.add(name, _system_image(name, binary, line, size))
+    images.add("registry.k8s.io/coredns/coredns", lambda tag: Image(
+        "registry.k8s.io/coredns/coredns", {"/coredns": coredns(tag)}, entrypoint=("/coredns",),
+        env={"PATH": DEBIAN_PATH}, user=(65532, 65532), size_bytes=18_000_000, version=tag))
+    return images
+
+
+def _system_image(name: str, binary: str, line: str, size: int) -> ImageFactory:
+    def build(tag: str) -> Image:
+        program = daemon(line)
+        return Image(name, {f"/usr/local/bin/{binary}": program, f"/bin/{binary}": program},
+                     entrypoint=(binary,), env={"PATH": DEBIAN_PATH}, size_bytes=size, version=tag)
+    return build
