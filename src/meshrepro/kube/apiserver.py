@@ -31,6 +31,7 @@ from meshrepro.net.server import Peer
 from meshrepro.sim.clock import Clock, rfc3339
 from meshrepro.sim.trace import Trace
 
+REQUEST_SECONDS = 0.0012  # a small request's time inside kube-apiserver on a kind node
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's rand.String: no vowels, no confusable digits
 
 # A subresource served by a component outside the store: (user, info, query, body) -> (status, body or text)
@@ -74,6 +75,7 @@ class APIServer:
 
     def serve(self, peer: Peer, request: Request) -> Generator[simpy.Event, Any, Response]:
         """The listener's handler: authenticate, then dispatch."""
+        yield self.clock.timeout(REQUEST_SECONDS)
         user = self.authn.authenticate(peer, request, self.store)
         if user is None:
             return _json_response(*api_status.unauthorized())
@@ -243,11 +245,12 @@ class APIServer:
         if isinstance(admitted, tuple):
             return Result(*admitted)
         obj = admitted
-        if not obj["metadata"].get("name"):
-            obj["metadata"]["name"] = obj["metadata"]["generateName"] + self.random_suffix(5)
+        meta = obj["metadata"]
+        if not meta.get("name"):
+            meta["name"] = meta["generateName"] + self.random_suffix(5)
         if self.store.peek(key, ns, meta["name"]) is not None:
             return Result(*api_status.already_exists(kind.group, kind.plural, meta["name"]))
-        meta = obj["metadata"]
+        _reset_status(kind, obj)
         meta["uid"] = self.new_uid()
         meta["creationTimestamp"] = rfc3339(self.clock.wall())
         if _has_generation(kind):
@@ -393,6 +396,28 @@ class _StorePolicy:
 # Kinds whose registry strategy bumps metadata.generation on spec changes (pods did not before 1.33).
 _GENERATION_KINDS = {"Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job", "CronJob", "NetworkPolicy",
                      "PodDisruptionBudget", "Ingress", "CustomResourceDefinition"}
+
+
+def _reset_status(kind: KindInfo, obj: Obj) -> None:
+    """Registry strategies' PrepareForCreate: clients cannot create status, except where a strategy allows it."""
+    if kind.kind == "Pod":
+        obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
+    elif kind.kind == "Namespace":
+        obj["status"] = {"phase": "Active"}
+    elif kind.kind == "Service":
+        obj["status"] = {"loadBalancer": {}}
+    elif kind.kind in _GENERATION_KINDS and kind.kind != "CustomResourceDefinition":
+        obj["status"] = {}
+
+
+def _qos_class(pod: Obj) -> str:
+    containers = [*pod["spec"].get("initContainers", []), *pod["spec"].get("containers", [])]
+    resources = [c.get("resources") or {} for c in containers]
+    if not any(r.get("requests") or r.get("limits") for r in resources):
+        return "BestEffort"
+    guaranteed = all(r.get("limits", {}).get(k) and r.get("requests", r.get("limits", {})).get(k) ==
+                     r["limits"][k] for r in resources for k in ("cpu", "memory"))
+    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def _has_generation(kind: KindInfo) -> bool:

@@ -26,6 +26,7 @@ Address = tuple[str, int]
 Wait = Generator[simpy.Event, Any, Any]
 
 ANY = "0.0.0.0"
+ROUND_TRIP = 0.0003  # seconds a request/response pair spends on the wire inside one kind node
 
 
 @dataclass
@@ -298,6 +299,7 @@ class ClientConnection:
     def exchange(self, request: Request) -> Wait:
         if not self.open:
             return NetError(NetErrorKind.RESET, self.remote, self.local)
+        yield self.network.clock.timeout(ROUND_TRIP)
         result: Response | NetError = yield from self.session.exchange(request, self.record)
         if isinstance(result, NetError):
             self._closed(result.kind.value)

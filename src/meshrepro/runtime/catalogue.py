@@ -19,7 +19,7 @@ from meshrepro.runtime.programs.kubectl import make_kubectl
 from meshrepro.runtime.programs.nginx import docker_entrypoint, nginx
 from meshrepro.runtime.shell import ash, bash, dash
 
-KUBECTL_LATEST = "1.29.1"  # bitnami/kubectl:latest in January 2024
+KUBECTL_LATEST = "1.29"  # bitnami/kubectl:latest in January 2024: a 1.29 kubectl
 
 
 def _debian_base() -> dict[str, Program]:
@@ -39,7 +39,7 @@ def _kubectl_version(tag: str) -> str:
     base = tag.split("-", 1)[0]
     parts = base.split(".")
     if len(parts) >= 2 and all(p.isdigit() for p in parts[:2]):
-        return ".".join(parts[:3]) if len(parts) >= 3 else f"{parts[0]}.{parts[1]}.0"
+        return f"{parts[0]}.{parts[1]}"  # behaviour follows the minor release
     return KUBECTL_LATEST
 
 
@@ -94,8 +94,8 @@ def catalogue() -> Catalogue:
         ("registry.k8s.io/kube-scheduler", "kube-scheduler", "serving.go:380] Generated self-signed cert in-memory",
          18_000_000),
         ("registry.k8s.io/kube-proxy", "kube-proxy", 'server_others.go:72] "Using iptables proxy"', 28_000_000),
-        ("docker.io/kindest/kindnetd", "kindnetd", "", 27_000_000),
-        ("docker.io/kindest/local-path-provisioner", "local-path-provisioner", "", 19_000_000),
+        ("kindest/kindnetd", "kindnetd", "", 27_000_000),
+        ("kindest/local-path-provisioner", "local-path-provisioner", "", 19_000_000),
     ):
         images.add(name, _system_image(name, binary, line, size))
     images.add("registry.k8s.io/coredns/coredns", lambda tag: Image(

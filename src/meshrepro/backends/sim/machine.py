@@ -52,6 +52,7 @@ class Machine:
         programs.update(install({"bash": bash, "sh": dash, "kind": kind_program(self),
                                  "kubectl": make_kubectl(kubectl_version)}, "/usr/local/bin"))
         self.host = ContainerHost(clock, self.fs, self.host_ns.view(), "meshrepro", programs, first_pid=4000)
+        self.cwd = WORKDIR
         self.env = {"HOME": HOME, "PATH": HOST_PATH, "USER": "root", "SHELL": "/bin/bash", "TERM": "xterm-256color",
                     "LANG": "C.UTF-8"}
 
@@ -75,8 +76,10 @@ class Machine:
 
     def run_step(self, command: str, transcript: Transcript) -> Generator[simpy.Event, Any, int]:
         proc = Process(host=self.host, argv=["bash"], env=dict(self.env), stdout=transcript.stream("stdout"),
-                       stderr=transcript.stream("stderr"), cwd=WORKDIR, pid=self.host.next_pid())
+                       stderr=transcript.stream("stderr"), cwd=self.cwd, pid=self.host.next_pid())
         code = yield from run_script(proc, command, "bash")
+        # One terminal session: `export` and `cd` carry over to the next step.
+        self.env, self.cwd = dict(proc.env), proc.cwd
         return code
 
 
