@@ -8,13 +8,14 @@ from typing import TextIO
 from meshrepro.errors import InputError
 from meshrepro.report import json as json_report
 from meshrepro.report import text as text_report
-from meshrepro.scenario import model, runner
+from meshrepro.scenario import model, preflight, runner
 
 RENDERERS = {"text": text_report.render, "json": json_report.render}
 
 
 def run_command(args: argparse.Namespace, out: TextIO) -> int:
     scenario = model.load(args.scenario)
+    preflight.check(scenario)
     result = runner.run(scenario, args.seed)
     report = RENDERERS[args.format](result)
     if args.output:
@@ -37,7 +38,7 @@ def validate_command(args: argparse.Namespace, out: TextIO) -> int:
     problems = 0
     for path in args.files:
         if path.endswith(("scenario.yaml", "scenario.yml")) or _looks_like_scenario(path):
-            model.load(path)
+            preflight.check(model.load(path))
             out.write(f"{path}: scenario OK\n")
             continue
         for manifest in load_file(path):

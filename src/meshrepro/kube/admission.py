@@ -90,10 +90,10 @@ class Admission:
         """plugin/pkg/admission/serviceaccount: default SA, its existence, and the projected token volume."""
         pod = copy.deepcopy(request.object)
         spec = pod.setdefault("spec", {})
-        if not spec.get("serviceAccountName"):
-            spec["serviceAccountName"] = "default"
         if pod.get("metadata", {}).get("annotations", {}).get("kubernetes.io/config.mirror"):
             return pod  # mirror pods of static pods are never touched
+        if not spec.get("serviceAccountName"):
+            spec["serviceAccountName"] = "default"
         sa_name = spec["serviceAccountName"]
         sa = self.store.peek(SERVICE_ACCOUNTS, request.namespace, sa_name)
         if sa is None:

@@ -21,7 +21,12 @@ from meshrepro.kube.discovery import Discovery
 from meshrepro.kube.printers import to_table
 from meshrepro.kube.rbac import Decision, User, authorize
 from meshrepro.kube.requestinfo import RequestInfo, RequestInfoError, parse_request_info
-from meshrepro.kube.selectors import matches_fields, matches_labels, parse_field_selector, parse_label_selector
+from meshrepro.kube.selectors import (
+    matches_fields,
+    matches_labels,
+    parse_field_selector,
+    parse_label_selector,
+)
 from meshrepro.kube.store import Obj, ResourceKey, Store
 from meshrepro.kube.versions import KubeVersion
 from meshrepro.manifests.kinds import KindInfo, KindRegistry

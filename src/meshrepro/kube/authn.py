@@ -58,4 +58,3 @@ class Authenticator:
     def _reject(self, why: str, subject: str) -> None:
         self.trace.add(self.clock.now, "kube-apiserver", "authentication", "rejected bearer token (401)", why,
                        token_subject=subject[:80])
-        return None

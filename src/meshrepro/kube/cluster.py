@@ -34,7 +34,7 @@ from meshrepro.kube.versions import KubeVersion, flags
 from meshrepro.manifests.kinds import KindRegistry
 from meshrepro.net.addressing import KIND_NETWORK, SERVICE_SUBNET, Pool, host_local_pool, node_pod_cidr
 from meshrepro.net.server import ForwardListener, HttpListener
-from meshrepro.net.stack import Network, NetNamespace, ResolverConfig
+from meshrepro.net.stack import NetNamespace, Network, ResolverConfig
 from meshrepro.net.tls import ServerTLS
 from meshrepro.runtime.images import Catalogue
 from meshrepro.sim.clock import Clock, rfc3339

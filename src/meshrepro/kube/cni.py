@@ -10,7 +10,7 @@ import simpy
 
 from meshrepro.kube.store import Obj
 from meshrepro.net.addressing import Pool
-from meshrepro.net.stack import Network, NetNamespace
+from meshrepro.net.stack import NetNamespace, Network
 
 
 @dataclass

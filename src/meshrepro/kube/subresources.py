@@ -76,6 +76,8 @@ def register_pod_subresources(server: APIServer, kubelet_of: Callable[[str], Kub
         if kubelet is None:
             return api_status.bad_request(f'unable to upgrade connection: container not found ("{container}")')
         status, payload = yield from kubelet.exec(pod, container, query.get("command") or [])
+        if status == 500:
+            return api_status.internal_error(payload)
         if status != 200:
             return api_status.bad_request(payload)
         return 200, payload

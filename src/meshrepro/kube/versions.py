@@ -66,6 +66,13 @@ TABLE: dict[str, Flag] = {
     "deployment_scaling_event_from_to": Flag(
         (1, 32), "kubernetes/kubernetes#125118 (release boundary UNCONFIRMED)",
         "ScalingReplicaSet reads `Scaled up replica set x from 0 to 1`, the creation of a ReplicaSet included"),
+    "job_interim_terminal_conditions": Flag(
+        (1, 31), "kubernetes/kubernetes#125510 (release boundary UNCONFIRMED)",
+        "the job-controller adds SuccessCriteriaMet / FailureTarget before Complete / Failed, and Complete "
+        "gets reason CompletionsReached, message `Reached expected number of succeeded pods`"),
+    "statefulset_pod_index_label": Flag(
+        (1, 28), "KEP-4017 (PodIndexLabel beta, on by default)",
+        "StatefulSet pods carry the label apps.kubernetes.io/pod-index with their ordinal"),
 }
 
 SUPPORTED = [(1, minor) for minor in range(27, 34)]

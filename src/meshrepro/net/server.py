@@ -10,7 +10,7 @@ import simpy
 
 from meshrepro.net.errors import NetError, TLSFailure
 from meshrepro.net.http import Request, Response
-from meshrepro.net.stack import ConnectionRecord, Network, NetNamespace, Session, Wait
+from meshrepro.net.stack import ConnectionRecord, NetNamespace, Network, Wait
 from meshrepro.net.tls import Certificate, ClientTLS, ServerTLS
 
 
@@ -64,9 +64,9 @@ class _HttpSession:
         if failure is not None:
             return failure
         self.peer.tls = True
-        if tls.certificate is not None and server_tls.client_ca is not None:
-            if tls.certificate.signed_by(server_tls.client_ca):
-                self.peer.certificate = tls.certificate
+        client_ca = server_tls.client_ca
+        if tls.certificate is not None and client_ca is not None and tls.certificate.signed_by(client_ca):
+            self.peer.certificate = tls.certificate
         record.hop(self.listener.name, "TLS handshake completed",
                    f"client certificate CN={self.peer.certificate.common_name}" if self.peer.certificate else "")
         return None

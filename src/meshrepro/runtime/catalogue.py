@@ -87,10 +87,10 @@ def catalogue() -> Catalogue:
     images.add("alpine", alpine)
     for name, binary, line, size in (
         ("registry.k8s.io/etcd", "etcd", "", 57_000_000),
-        ("registry.k8s.io/kube-apiserver", "kube-apiserver", "options.go:222] external host was not specified, "
-         "using 172.18.0.2", 32_000_000),
-        ("registry.k8s.io/kube-controller-manager", "kube-controller-manager", "serving.go:380] Generated self-signed "
-         "cert in-memory", 31_000_000),
+        ("registry.k8s.io/kube-apiserver", "kube-apiserver",
+         "options.go:222] external host was not specified, using 172.18.0.2", 32_000_000),
+        ("registry.k8s.io/kube-controller-manager", "kube-controller-manager",
+         "serving.go:380] Generated self-signed cert in-memory", 31_000_000),
         ("registry.k8s.io/kube-scheduler", "kube-scheduler", "serving.go:380] Generated self-signed cert in-memory",
          18_000_000),
         ("registry.k8s.io/kube-proxy", "kube-proxy", 'server_others.go:72] "Using iptables proxy"', 28_000_000),

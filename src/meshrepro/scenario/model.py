@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -128,11 +128,11 @@ def parse_scenario(raw: Any, node: yaml.Node | None, path: str) -> Scenario:
     if "start" in clock:
         value = clock["start"]
         try:
-            start = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            start = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
         except ValueError:
             raise fail(f"clock.start is not an RFC 3339 time: {value!r}", "clock", "start") from None
         if start.tzinfo is None:
-            start = start.replace(tzinfo=timezone.utc)
+            start = start.replace(tzinfo=UTC)
     seed = raw.get("seed", 0)
     if not isinstance(seed, int):
         raise fail("`seed` must be an integer", "seed")

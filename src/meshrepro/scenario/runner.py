@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from meshrepro.backends.sim import Machine
+from meshrepro.backends.sim.kind_config import NODE_IMAGES
 from meshrepro.kube.cluster import Cluster, ClusterSpec
 from meshrepro.kube.printers import to_table
-from meshrepro.kube.store import ResourceKey
 from meshrepro.kube.selectors import matches_labels, parse_label_selector
-from meshrepro.backends.sim.kind_config import NODE_IMAGES
+from meshrepro.kube.store import ResourceKey
 from meshrepro.runtime.process import Transcript
 from meshrepro.scenario.model import Expectation, Scenario
 from meshrepro.scenario.result import ExpectationResult, LogView, PodView, RunResult, StepResult
@@ -52,7 +53,7 @@ def run(scenario: Scenario, seed: int | None = None) -> RunResult:
         logs=_logs(cluster_obj) if cluster_obj else [],
         connections=[_connection(c, clock) for c in machine.network.connections],
         events=_events(cluster_obj) if cluster_obj else [], expectations=expectations,
-        trace=[{"time": rfc3339(clock.wall(r.time)), "component": r.component, "subject": r.subject,
+        trace=[{"time": rfc3339_ms(clock.wall(r.time)), "component": r.component, "subject": r.subject,
                 "action": r.action, "reason": r.reason} for r in trace.records])
 
 
@@ -104,11 +105,15 @@ def _events(cluster: Cluster) -> list[dict[str, Any]]:
 
 
 def _connection(record: Any, clock: Clock) -> dict[str, Any]:
-    return {"id": record.id, "time": rfc3339(clock.wall(record.time)), "protocol": record.protocol,
+    return {"id": record.id, "time": rfc3339_ms(clock.wall(record.time)), "protocol": record.protocol,
             "source": f"{record.source[0]}:{record.source[1]}", "source_owner": record.source_owner,
             "destination": f"{record.destination[0]}:{record.destination[1]}",
             "final": f"{record.final[0]}:{record.final[1]}" if record.final else None,
             "outcome": record.outcome, "hops": [h.to_dict() for h in record.hops]}
+
+
+def rfc3339_ms(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _check(expectation: Expectation, steps: list[StepResult], pods: list[PodView]) -> ExpectationResult:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import simpy
 
-DEFAULT_START = datetime(2024, 1, 18, 9, 57, 0, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2024, 1, 18, 9, 57, 0, tzinfo=UTC)
 
 
 class Clock:
@@ -41,8 +41,8 @@ class Clock:
 
 def rfc3339(moment: datetime) -> str:
     """Kubernetes' metav1.Time form: second precision, `Z` suffix."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_rfc3339(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

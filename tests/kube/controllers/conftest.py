@@ -1,33 +1,22 @@
 """A small cluster for controller tests: Clock + Store + a client, controllers started on demand.
 
-While kube/apiserver.py (or what it imports) cannot be imported yet, `meshrepro.kube.client` is
-replaced by a stub module and the client is tests/kube/controllers/fakeapi.FakeClient.
+The client is tests/kube/controllers/fakeapi.FakeClient (the API server's behaviour the controllers
+rely on, without RBAC or defaulting), so each controller can be driven alone with the scheduler's
+and kubelet's writes done by hand; test_cluster_controllers.py runs them in the assembled cluster.
 """
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fakeapi import FakeClient
 
-try:
-    import meshrepro.kube.client  # noqa: F401
-    REAL_API = True
-except ImportError:
-    REAL_API = False
-    _stub = types.ModuleType("meshrepro.kube.client")
-    _stub.Client = object  # type: ignore[attr-defined]
-    sys.modules["meshrepro.kube.client"] = _stub
-
-from meshrepro.kube.controllers.base import Controller, ControllerContext  # noqa: E402
-from meshrepro.kube.store import Obj, ResourceKey, Store  # noqa: E402
-from meshrepro.sim.clock import Clock, rfc3339  # noqa: E402
-from meshrepro.sim.trace import Trace  # noqa: E402
-
-from fakeapi import FakeClient  # noqa: E402
+from meshrepro.kube.controllers.base import Controller, ControllerContext
+from meshrepro.kube.store import Obj, ResourceKey, Store
+from meshrepro.sim.clock import Clock, rfc3339
+from meshrepro.sim.trace import Trace
 
 EVENTS = ResourceKey("", "events")
 

@@ -27,6 +27,8 @@ HOME = "/root"
 WORKDIR = "/root/scenario"  # the scenario's folder, where relative paths in steps resolve
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_FILE_BYTES = 2_000_000
+# What the terminal has besides the shell's builtins (preflight checks steps against this list).
+HOST_PROGRAMS = frozenset({"kind", "kubectl", "bash", "sh", *coreutils.GNU})
 
 
 class Machine:

@@ -15,8 +15,18 @@ from typing import Any
 
 from meshrepro.kube.controllers.base import Controller, ControllerContext, Key, controller_of, owner_reference
 from meshrepro.kube.controllers.util import (
-    DEPLOYMENTS, PODS, REPLICA_SETS, RateLimitedQueue, condition, error_message, namespace_terminating, owned_by,
-    remove_condition, set_condition, without_zeros)
+    DEPLOYMENTS,
+    PODS,
+    REPLICA_SETS,
+    RateLimitedQueue,
+    condition,
+    error_message,
+    namespace_terminating,
+    owned_by,
+    remove_condition,
+    set_condition,
+    without_zeros,
+)
 from meshrepro.kube.status import go_quote
 from meshrepro.kube.store import Obj, WatchEvent
 from meshrepro.kube.versions import flags
@@ -478,7 +488,7 @@ class DeploymentController(Controller):
         else:
             annotated = _annotation_int(rs, MAX_REPLICAS) or _st(d, "replicas")
             size = _replicas(rs) * (_replicas(d) + max_surge(d)) / annotated if annotated else 0
-            fraction = int(math.floor(size + 0.5)) - _replicas(rs)
+            fraction = math.floor(size + 0.5) - _replicas(rs)  # RoundToInt32: half away from zero
         allowed = to_add - added
         return min(fraction, allowed) if to_add > 0 else max(fraction, allowed)
 

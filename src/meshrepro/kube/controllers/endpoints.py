@@ -12,7 +12,15 @@ from typing import Any
 
 from meshrepro.kube.controllers.base import Controller, ControllerContext, Key
 from meshrepro.kube.controllers.util import (
-    ENDPOINT_SLICES, ENDPOINTS, PODS, SERVICES, RateLimitedQueue, error_message, is_pod_ready, namespace_terminating)
+    ENDPOINT_SLICES,
+    ENDPOINTS,
+    PODS,
+    SERVICES,
+    RateLimitedQueue,
+    error_message,
+    is_pod_ready,
+    namespace_terminating,
+)
 from meshrepro.kube.selectors import Requirement, matches_labels
 from meshrepro.kube.store import Obj, WatchEvent
 

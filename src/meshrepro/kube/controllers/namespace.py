@@ -62,8 +62,8 @@ class NamespaceController(Controller):
                         error = error or error_message(result)
                 still = self.ctx.store.peek(key, namespace, obj["metadata"]["name"])
                 if still is not None:
-                    remaining[kind.plural if not kind.group else f"{kind.plural}.{kind.group}"] = \
-                        remaining.get(kind.plural, 0) + 1
+                    resource = f"{kind.plural}.{kind.group}" if kind.group else kind.plural  # GroupResource.String
+                    remaining[resource] = remaining.get(resource, 0) + 1
                     if kind.plural == "pods" and (still.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
                         estimate = max(estimate, int(still["spec"].get("terminationGracePeriodSeconds", 30)))
         return remaining, estimate, error
@@ -102,14 +102,15 @@ class NamespaceController(Controller):
             self.ctx.client.update_status("v1", "namespaces", ns)
 
     def _finalize(self, ns: Obj) -> None:
-        """The finalize subresource drops `kubernetes` from spec.finalizers; the namespace then goes."""
+        """Drop `kubernetes` from spec.finalizers (the real controller uses the finalize subresource,
+        which the simulated API server does not serve), then delete the namespace for good."""
         name = ns["metadata"]["name"]
         current = self.ctx.store.get(NAMESPACES, "", name)
         if current is None:
             return
         finalizers = [f for f in (current.get("spec") or {}).get("finalizers") or [] if f != FINALIZER]
         current.setdefault("spec", {})["finalizers"] = finalizers
-        result = self.ctx.client.update("v1", "namespaces", current, "finalize")
+        result = self.ctx.client.update("v1", "namespaces", current)
         if not result.ok and result.status != 404:
             self.retries.add_rate_limited(("", name))
             return

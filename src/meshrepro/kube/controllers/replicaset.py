@@ -13,8 +13,21 @@ from typing import Any
 
 from meshrepro.kube.controllers.base import Controller, ControllerContext, Key, controller_of, owner_reference
 from meshrepro.kube.controllers.util import (
-    PODS, REPLICA_SETS, RateLimitedQueue, deletion_rank, error_message, is_pod_active, is_pod_available, is_pod_ready,
-    namespace_terminating, owned_by, pod_from_template, remove_condition, set_condition, without_zeros)
+    PODS,
+    REPLICA_SETS,
+    RateLimitedQueue,
+    deletion_rank,
+    error_message,
+    is_pod_active,
+    is_pod_available,
+    is_pod_ready,
+    namespace_terminating,
+    owned_by,
+    pod_from_template,
+    remove_condition,
+    set_condition,
+    without_zeros,
+)
 from meshrepro.kube.store import Obj, WatchEvent
 from meshrepro.sim.clock import rfc3339
 

@@ -8,7 +8,13 @@ rewrites it when its data or description annotation drifted.
 from __future__ import annotations
 
 from meshrepro.kube.controllers.base import Controller, ControllerContext, Key
-from meshrepro.kube.controllers.util import CONFIG_MAPS, NAMESPACES, RateLimitedQueue, error_message, namespace_terminating
+from meshrepro.kube.controllers.util import (
+    CONFIG_MAPS,
+    NAMESPACES,
+    RateLimitedQueue,
+    error_message,
+    namespace_terminating,
+)
 from meshrepro.kube.store import WatchEvent
 
 CONFIG_MAP_NAME = "kube-root-ca.crt"

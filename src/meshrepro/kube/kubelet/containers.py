@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import simpy
 
 from meshrepro.runtime.process import Transcript
 from meshrepro.sim.clock import rfc3339
-from datetime import datetime
 
 BACKOFF_INITIAL = 10.0  # kubelet backOffPeriod
 BACKOFF_MAX = 300.0  # MaxContainerBackOff

@@ -15,7 +15,7 @@ from meshrepro.kube.kubelet.pod_worker import PodWorker, Timing
 from meshrepro.kube.kubelet.volumes import MountError
 from meshrepro.kube.store import Obj, ResourceKey, Store, WatchEvent
 from meshrepro.kube.versions import Flags
-from meshrepro.net.stack import Network, NetNamespace
+from meshrepro.net.stack import NetNamespace, Network
 from meshrepro.runtime.images import Catalogue
 from meshrepro.runtime.process import Buffer, Process
 from meshrepro.sim.clock import Clock
@@ -137,9 +137,10 @@ class Kubelet:
         record.attempts.pop()  # _process registered a log transcript; exec output is not part of the log
         program = host.find_program(argv[0], proc.env.get("PATH", "")) if argv else None
         if program is None:
-            message = (f'OCI runtime exec failed: exec failed: unable to start container process: exec: "{argv[0]}": '
-                       f"executable file not found in $PATH: unknown")
-            return 200, {"stdout": "", "stderr": "", "exitCode": 126, "error": message}
+            exec_id = f"{self.clock.rng.getrandbits(256):064x}"
+            return 500, (f'error executing command in container: failed to exec in container: failed to start exec '
+                         f'"{exec_id}": OCI runtime exec failed: exec failed: unable to start container process: '
+                         f'exec: "{argv[0] if argv else ""}": executable file not found in $PATH: unknown')
         code = yield from program(proc)
         return 200, {"stdout": stdout.getvalue(), "stderr": stderr.getvalue(), "exitCode": code}
 

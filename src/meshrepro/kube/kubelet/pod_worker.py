@@ -420,9 +420,7 @@ class PodWorker:
         record.running_since = None
         record.ready = False
         record.process = None
-        if not record.sidecar and record.init:
-            record.started = False
-        elif not record.init:
+        if not record.sidecar and record.init or not record.init:
             record.started = False
         self.kubelet.trace.add(self.clock.now, self.kubelet.component, self.ref,
                                f"container {record.name} exited with {code}", reason)

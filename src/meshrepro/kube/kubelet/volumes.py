@@ -123,7 +123,7 @@ def field_value(pod: Obj, field_path: str) -> str:
     if field_path in ("metadata.labels", "metadata.annotations"):
         values = meta.get(field_path.split(".")[1]) or {}
         return "\n".join(f'{k}="{v}"' for k, v in sorted(values.items()))
-    if field_path.startswith("metadata.labels['") or field_path.startswith("metadata.annotations['"):
+    if field_path.startswith(("metadata.labels['", "metadata.annotations['")):
         group, key = field_path.split("['", 1)
         return str((meta.get(group.split(".")[1]) or {}).get(key.rstrip("']"), ""))
     simple = {

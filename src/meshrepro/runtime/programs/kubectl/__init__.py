@@ -33,7 +33,7 @@ from .versions import VERSIONS, KubectlVersion, lookup
 
 __all__ = ["VERSIONS", "KubectlVersion", "make_kubectl"]
 
-Runner = Callable[[Session, list[str]], Generator[simpy.Event, Any, int]]
+Runner = Callable[[Session, list[str]], "int | Generator[simpy.Event, Any, int]"]
 
 # command name -> module with FLAGS and run (or SUBCOMMANDS)
 COMMANDS: dict[str, ModuleType] = {
@@ -41,6 +41,14 @@ COMMANDS: dict[str, ModuleType] = {
     "annotate": cmd_label, "logs": cmd_logs, "describe": cmd_describe, "wait": cmd_wait, "auth": cmd_auth,
     "config": cmd_config, "version": cmd_version, "exec": cmd_exec,
 }
+
+
+# Real kubectl commands meshrepro does not run yet: they fail with a clear message instead of "unknown command".
+UNMODELLED_COMMANDS = frozenset({
+    "alpha", "api-resources", "api-versions", "attach", "autoscale", "certificate", "cluster-info", "completion",
+    "cordon", "cp", "debug", "diff", "drain", "edit", "events", "explain", "expose", "kustomize", "patch", "plugin",
+    "port-forward", "proxy", "replace", "rollout", "run", "scale", "set", "taint", "top", "uncordon",
+})
 
 
 def make_kubectl(version: str) -> Program:
@@ -66,7 +74,8 @@ def _main(proc: Process, info: KubectlVersion) -> Generator[simpy.Event, Any, in
         session = Session(proc, info, path, parsed)
         outcome = runner(session, parsed.args)
         if isinstance(outcome, Generator):  # commands that talk to the server wait on the network
-            outcome = yield from outcome
+            code: int = yield from outcome
+            return code
         return outcome
     except GoError as err:
         text, code = check_err(err)
@@ -81,6 +90,8 @@ def _resolve(names: list[str]) -> tuple[Runner, tuple[Any, ...], str]:
     first = names[0]
     module = COMMANDS.get(first)
     if module is None:
+        if first in UNMODELLED_COMMANDS:
+            raise GoError(f"meshrepro: `kubectl {first}` is a real kubectl command that meshrepro does not model yet")
         raise GoError(f'unknown command "{first}" for "kubectl"{_suggestions(first, list(COMMANDS))}')
     subcommands: dict[str, tuple[Runner, tuple[Any, ...]]] | None = getattr(module, "SUBCOMMANDS", None)
     if subcommands is None:

@@ -43,7 +43,8 @@ def run(s: Session, args: list[str]) -> Wait:
         if resource.kind != "Pod":
             raise GoError(f"meshrepro: kubectl describe supports pods only, not {resource.group_resource}")
         if not name:
-            listing = yield from s.get_json(resource.path(namespace))
+            query = [("labelSelector", s.flags["selector"])] if s.flags["selector"] else []
+            listing = yield from s.get_json(resource.path(namespace), query)
             names = [(i.get("metadata") or {}).get("name", "") for i in listing.get("items") or []]
             if not names:
                 s.err(f"No resources found in {namespace} namespace.\n")
@@ -263,7 +264,7 @@ def _volumes(w: _Writer, volumes: list[dict[str, Any]]) -> None:
             w.write(2, f"Type:\tHostPath (bare host directory volume)\n    Path:\t{hp.get('path', '')}\n"
                        f"    HostPathType:\t{hp.get('type', '')}\n")
         else:
-            w.write(2, f"<unknown>\n")
+            w.write(2, "<unknown>\n")
 
 
 def _go_bool_ptr(value: Any) -> str:

@@ -30,9 +30,8 @@ def run(s: Session, args: list[str]) -> Wait:
     dash = s.flags.dash
     if not args:
         raise UsageError(f"pod, type/name or --filename must be specified\n{_USAGE}")
-    if dash == -1 or dash > 1:
-        if len(args) > 1:
-            raise GoError("exec [POD] [COMMAND] is not supported anymore. Use exec [POD] -- [COMMAND] instead")
+    if (dash == -1 or dash > 1) and len(args) > 1:
+        raise GoError("exec [POD] [COMMAND] is not supported anymore. Use exec [POD] -- [COMMAND] instead")
     command = args[dash:] if dash != -1 else []
     if not command:
         raise UsageError(f"you must specify at least one command for the container\n{_USAGE}")

@@ -115,12 +115,11 @@ def run(s: Session, args: list[str]) -> Wait:
         _print_tables(s, collected, kind == "wide", all_ns, len(mapped) > 1 or f["show-kind"])
     else:
         _print_objects(s, collected, kind, f["output"], single=len(mapped) == 1 and len(mapped[0][1]) == 1)
-    if not errors and not f["ignore-not-found"] and not _any_rows(collected, human):
-        if human or kind == "name":
-            if all(r.namespaced for r, _ in mapped) and not all_ns:
-                s.err(f"No resources found in {namespace} namespace.\n")
-            else:
-                s.err("No resources found\n")
+    if not errors and not f["ignore-not-found"] and not _any_rows(collected, human) and (human or kind == "name"):
+        if all(r.namespaced for r, _ in mapped) and not all_ns:
+            s.err(f"No resources found in {namespace} namespace.\n")
+        else:
+            s.err("No resources found\n")
     if errors:
         raise AggregateError(errors)
     return 0

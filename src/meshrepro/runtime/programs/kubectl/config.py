@@ -166,7 +166,11 @@ class ConfigLoader:
         token = self.read_file(TOKEN_FILE)
         trusted: tuple[Certificate, ...] = ()
         try:
-            trusted = self._ca_pool(self.read_file(ROOT_CA_FILE))
+            text = self.read_file(ROOT_CA_FILE)
+            try:
+                trusted = self._ca_pool(text)
+            except GoError as exc:  # certutil.NewPool's wording for a file it could read
+                raise GoError(f"error creating pool from {ROOT_CA_FILE}: {exc}") from None
         except GoError as exc:
             # client-go only logs this and goes on with the system roots
             klog.error(self.proc, klog.REST_CONFIG_LOCATION,

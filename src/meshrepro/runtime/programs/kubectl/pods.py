@@ -35,7 +35,7 @@ def find_pod(s: Session, arg: str) -> Wait:
     listing = yield from s.get_json("/api/v1/namespaces/" + namespace + "/pods", [("labelSelector", text)])
     pods = list(listing.get("items") or [])
     if not pods:
-        raise GoError(f"timed out waiting for the condition")
+        raise GoError("timed out waiting for the condition")
     pods.sort(key=functools.cmp_to_key(_by_logging))
     if len(pods) > 1:
         s.err(f"Found {len(pods)} pods, using pod/{pods[0]['metadata']['name']}\n")

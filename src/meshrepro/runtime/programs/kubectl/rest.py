@@ -302,15 +302,15 @@ _GENERIC = {
     422: ("Invalid", "the server rejected our request due to an error in our request"),
     429: ("TooManyRequests", "the server has received too many requests and has asked us to try again later"),
     503: ("ServiceUnavailable", "the server is currently unable to handle the request"),
-    504: ("Timeout", "the server was unable to return a response in the time allotted, "
-                    "but may still be processing the request"),
+    504: ("Timeout", ("the server was unable to return a response in the time allotted, "
+                     "but may still be processing the request")),
 }
 
 
 def generic_server_error(code: int, content_type: str, server_message: str) -> StatusError:
     """errors.NewGenericServerResponse [AM 1.29.0 pkg/api/errors/errors.go]."""
-    reason, message = _GENERIC.get(code, ("", f"the server responded with the status code {code} "
-                                              "but did not return more information"))
+    fallback = f"the server responded with the status code {code} but did not return more information"
+    reason, message = _GENERIC.get(code, ("", fallback))
     if code == 403:
         reason, message = "Forbidden", server_message
     elif code == 406:

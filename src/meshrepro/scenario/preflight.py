@@ -1,0 +1,145 @@
+"""Checks a scenario before it runs: every program a step calls exists on the terminal, and every
+manifest a step applies loads, validates against the cluster's Kubernetes version and names only
+images meshrepro knows. Each problem is one line with the file and line that caused it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from meshrepro.backends.sim.machine import HOST_PROGRAMS
+from meshrepro.errors import InputError
+from meshrepro.manifests.load import Manifest, load_documents, load_file
+from meshrepro.manifests.validate import validate
+from meshrepro.runtime.catalogue import catalogue
+from meshrepro.runtime.programs.kubectl import UNMODELLED_COMMANDS
+from meshrepro.runtime.shell import parse
+from meshrepro.runtime.shell.builtins import BUILTINS, SPECIAL_BUILTINS
+from meshrepro.runtime.shell.nodes import Lit, Quoted, Redir, Simple, Word
+from meshrepro.scenario.model import Scenario
+
+_POD_SPEC_PATHS = {
+    "Pod": ("spec",), "Deployment": ("spec", "template", "spec"), "ReplicaSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"), "StatefulSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"), "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+
+
+def check(scenario: Scenario) -> None:
+    images = catalogue()
+    for number, step in enumerate(scenario.steps, start=1):
+        functions: set[str] = set()
+        for command in _simple_commands(parse(step.command)):
+            argv = [_literal(w) for w in command.words]
+            if not argv or argv[0] is None:
+                continue
+            name = argv[0]
+            if name in BUILTINS or name in SPECIAL_BUILTINS or name in functions:
+                continue
+            if name not in HOST_PROGRAMS:
+                known = ", ".join(sorted(HOST_PROGRAMS))
+                raise InputError(f"step {number}: meshrepro's terminal has no program {name!r} (it has: {known})",
+                                 path=scenario.path, line=step.line)
+            verb = _kubectl_verb(argv) if name == "kubectl" else None
+            if verb in UNMODELLED_COMMANDS:
+                raise InputError(f"step {number}: `kubectl {verb}` is a real kubectl command that meshrepro does "
+                                 f"not model yet", path=scenario.path, line=step.line)
+            if verb in ("apply", "create"):
+                for manifest in _applied(scenario, number, step.line, argv, command.redirs):
+                    _check_manifest(manifest, scenario, images)
+
+
+# kubectl's global flags that take a value, so the verb can be found after them.
+_VALUE_FLAGS = {"-n", "--namespace", "--context", "--kubeconfig", "-s", "--server", "--as", "--as-group", "--token",
+                "--cluster", "--user", "-v", "--v", "--request-timeout", "--certificate-authority"}
+
+
+def _kubectl_verb(argv: list[str | None]) -> str | None:
+    index = 1
+    while index < len(argv):
+        arg = argv[index]
+        if arg is None:
+            return None
+        if arg in _VALUE_FLAGS:
+            index += 2
+            continue
+        if arg.startswith("-"):
+            index += 1
+            continue
+        return arg
+    return None
+
+
+def _simple_commands(node: Any) -> Iterator[Simple]:
+    """Every simple command in a parsed script, in source order."""
+    if isinstance(node, Simple):
+        yield node
+        return
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for field in dataclasses.fields(node):
+            yield from _simple_commands(getattr(node, field.name))
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from _simple_commands(item)
+
+
+def _literal(word: Word) -> str | None:
+    """The word's text when it has no expansions; None when it depends on run time."""
+    parts = []
+    for part in word.parts:
+        if isinstance(part, (Lit, Quoted)):
+            parts.append(part.text)
+        else:
+            return None
+    return "".join(parts)
+
+
+def _applied(scenario: Scenario, number: int, line: int, argv: list[str | None],
+             redirs: list[Redir]) -> Iterator[Manifest]:
+    files: list[str] = []
+    for index, arg in enumerate(argv):
+        if arg is None:
+            continue
+        if arg in ("-f", "--filename") and index + 1 < len(argv) and argv[index + 1] is not None:
+            files.append(argv[index + 1])  # type: ignore[arg-type]
+        elif arg.startswith(("--filename=", "-f=")):
+            files.append(arg.split("=", 1)[1])
+    for name in files:
+        if name == "-":
+            for redir in redirs:
+                if redir.heredoc is not None and redir.heredoc.body is not None:
+                    body = _literal(redir.heredoc.body)
+                    if body is not None:
+                        yield from load_documents(body, f"{os.path.basename(scenario.path)} step {number} (stdin)")
+            continue
+        path = os.path.join(scenario.folder, name)
+        if os.path.isdir(path):
+            for entry in sorted(os.listdir(path)):
+                if entry.endswith((".yaml", ".yml", ".json")):
+                    yield from load_file(os.path.join(path, entry))
+        elif not os.path.exists(path):
+            raise InputError(f"step {number}: no such file: {name}", path=scenario.path, line=line)
+        else:
+            yield from load_file(path)
+
+
+def _check_manifest(manifest: Manifest, scenario: Scenario, images: Any) -> None:
+    problems = validate(manifest, scenario.kubernetes)
+    if problems:
+        raise InputError(str(problems[0]))
+    spec_path = _POD_SPEC_PATHS.get(manifest.kind)
+    if spec_path is None:
+        return
+    spec: Any = manifest.obj
+    for key in spec_path:
+        spec = (spec or {}).get(key)
+    for group in ("initContainers", "containers"):
+        for index, container in enumerate((spec or {}).get(group) or []):
+            image = container.get("image", "")
+            if image and images.lookup(image) is None:
+                where = manifest.where((*spec_path, group, index, "image"))
+                raise InputError(f'{where}: {manifest.kind} "{manifest.name}" container "{container.get("name")}": '
+                                 f'image "{image}" is not in meshrepro\'s image catalogue '
+                                 f"(known: {', '.join(images.names())})")

@@ -1,0 +1,125 @@
+"""The connection walk: routing, hooks, listeners, the stub resolver."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from meshrepro.net.errors import NetError, NetErrorKind
+from meshrepro.net.http import Request, Response
+from meshrepro.net.server import HttpListener, Peer
+from meshrepro.net.stack import DnsQuery, DnsReply, HookResult, Network, Packet, ResolverConfig, Verdict
+from meshrepro.sim.clock import Clock
+
+
+def _run(clock: Clock, generator: Generator[simpy.Event, Any, Any]) -> Any:
+    process = clock.process(generator)
+    clock.env.run(until=process)
+    return process.value
+
+
+def _hello(peer: Peer, request: Request) -> Generator[simpy.Event, Any, Response]:
+    return Response(200, body=f"hello {peer.address[0]}".encode())
+    yield  # pragma: no cover
+
+
+def _network() -> tuple[Clock, Network]:
+    clock = Clock(seed=1)
+    return clock, Network(clock)
+
+
+def test_connection_to_a_listener_is_established_and_records_its_hops() -> None:
+    """A dial to an address some namespace owns reaches the listener bound there."""
+    clock, network = _network()
+    client = network.add_namespace("a", ["10.244.0.5"], "pod a", node="n1")
+    server = network.add_namespace("b", ["10.244.0.6"], "pod b", node="n1")
+    server.listen(80, HttpListener("web", _hello))
+    conn = _run(clock, network.dial(client, "10.244.0.6", 80))
+    response = _run(clock, conn.exchange(Request("GET", "/")))
+    assert response.body == b"hello 10.244.0.5"
+    record = network.connections[0]
+    assert record.outcome == "established"
+    assert [h.component for h in record.hops] == ["routing", "web"]
+
+
+def test_no_listener_means_refused_at_once() -> None:
+    """The kernel answers a SYN to a closed port with RST: refused, no time passes."""
+    clock, network = _network()
+    client = network.add_namespace("a", ["10.244.0.5"], "pod a")
+    network.add_namespace("b", ["10.244.0.6"], "pod b")
+    result = _run(clock, network.dial(client, "10.244.0.6", 81))
+    assert isinstance(result, NetError) and result.kind is NetErrorKind.REFUSED
+    assert clock.now == 0
+
+
+def test_unowned_address_times_out_after_the_dial_timeout() -> None:
+    """Packets to an address nobody owns are dropped; the client waits its dial timeout."""
+    clock, network = _network()
+    client = network.add_namespace("a", ["10.244.0.5"], "pod a")
+    result = _run(clock, network.dial(client, "10.9.9.9", 443, timeout=30))
+    assert isinstance(result, NetError) and result.kind is NetErrorKind.TIMEOUT
+    assert clock.now == 30
+
+
+def test_node_hook_rewrites_the_destination() -> None:
+    """A node hook (kube-proxy's place) DNATs a virtual IP to a backend."""
+    clock, network = _network()
+    client = network.add_namespace("a", ["10.244.0.5"], "pod a", node="n1")
+    server = network.add_namespace("b", ["10.244.0.6"], "pod b", node="n1")
+    server.listen(8080, HttpListener("web", _hello))
+
+    def dnat(packet: Packet) -> HookResult | None:
+        if packet.destination == ("10.96.0.20", 80):
+            return HookResult(Verdict.CONTINUE, ("10.244.0.6", 8080), "kube-proxy", "DNAT")
+        return None
+
+    network.node_hooks["n1"] = [dnat]
+    conn = _run(clock, network.dial(client, "10.96.0.20", 80))
+    assert not isinstance(conn, NetError)
+    assert network.connections[0].final == ("10.244.0.6", 8080)
+
+
+def test_reject_hook_is_refused() -> None:
+    clock, network = _network()
+    client = network.add_namespace("a", ["10.244.0.5"], "pod a", node="n1")
+    network.node_hooks["n1"] = [lambda p: HookResult(Verdict.REJECT, None, "kube-proxy", "REJECT")]
+    result = _run(clock, network.dial(client, "10.96.0.20", 80))
+    assert isinstance(result, NetError) and result.kind is NetErrorKind.REFUSED
+
+
+class _Zone:
+    name = "dns"
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def answer(self, message: DnsQuery, record: Any) -> DnsReply:
+        self.asked.append(message.name)
+        if message.name == "kubernetes.default.svc.cluster.local.":
+            return DnsReply("NOERROR", ("10.96.0.1",))
+        return DnsReply("NXDOMAIN")
+
+
+def test_resolver_walks_the_search_list_before_the_absolute_name() -> None:
+    """With ndots:5 a two-label name is tried with every search domain first, in order."""
+    clock, network = _network()
+    client = network.add_namespace("a", ["10.244.0.5"], "pod a")
+    dns = network.add_namespace("dns", ["10.244.0.2"], "coredns")
+    zone = _Zone()
+    dns.listen(53, zone, protocol="udp")
+    client.resolver = ResolverConfig(["10.244.0.2"], ["default.svc.cluster.local", "svc.cluster.local",
+                                                      "cluster.local"], ndots=5)
+    assert _run(clock, client.view().resolve("kubernetes.default")) == ["10.96.0.1"]
+    assert zone.asked == ["kubernetes.default.default.svc.cluster.local.", "kubernetes.default.svc.cluster.local."]
+
+
+def test_resolver_without_an_answering_server_fails_after_its_timeouts() -> None:
+    """No DNS listener: every try times out (5 s x 2 attempts), then a DNS failure."""
+    clock, network = _network()
+    client = network.add_namespace("a", ["10.244.0.5"], "pod a")
+    client.resolver = ResolverConfig(["10.244.0.99"], [], ndots=1)
+    result = _run(clock, client.view().resolve("example.com"))
+    assert isinstance(result, NetError) and result.kind is NetErrorKind.DNS_FAILURE
+    assert clock.now == 10
