@@ -14,7 +14,8 @@ import pytest
 
 from meshrepro.cli import main
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
 REFRESH = os.environ.get("MESHREPRO_REFRESH_GOLDEN") == "1"
 
 
@@ -29,8 +30,14 @@ def _scenarios() -> list[Path]:
 
 
 def _run(path: Path, fmt: str) -> tuple[int, str]:
+    """Run as a user would from the repository root, so reports carry the relative path they typed."""
     out, err = io.StringIO(), io.StringIO()
-    code = main(["run", str(path), "--format", fmt], out, err)
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        code = main(["run", str(path.relative_to(REPO)), "--format", fmt], out, err)
+    finally:
+        os.chdir(cwd)
     assert err.getvalue() == "", err.getvalue()
     return code, out.getvalue()
 
