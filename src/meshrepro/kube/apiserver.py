@@ -6,7 +6,6 @@ kubelets, and the later HTTP front all end in `APIServer.dispatch`.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -27,7 +26,8 @@ from meshrepro.kube.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from meshrepro.kube.store import Obj, ResourceKey, Store
+from meshrepro.kube.services import ServiceAllocator
+from meshrepro.kube.store import Obj, ResourceKey, Store, clone
 from meshrepro.kube.versions import KubeVersion
 from meshrepro.manifests.kinds import KindInfo, KindRegistry
 from meshrepro.manifests.patch import json_merge_patch, json_patch, strategic_merge
@@ -72,6 +72,7 @@ class APIServer:
     config: APIServerConfig
     discovery: Discovery = field(init=False)
     subresources: dict[tuple[str, str], SubresourceHandler] = field(default_factory=dict)
+    services: ServiceAllocator | None = None
 
     def __post_init__(self) -> None:
         self.discovery = Discovery(self.kinds, self.config.version)
@@ -220,7 +221,7 @@ class APIServer:
     def _list(self, kind: KindInfo, key: ResourceKey, ns: str, query: dict[str, list[str]]) -> Result:
         labels = parse_label_selector(_first(query, "labelSelector"))
         fields = parse_field_selector(_first(query, "fieldSelector"))
-        items = [copy.deepcopy(o) for o in self.store.iter(key, ns or None)
+        items = [o for o in self.store.iter(key, ns or None)
                  if matches_labels(labels, o) and matches_fields(fields, o)]
         return Result(200, {
             "kind": f"{kind.kind}List", "apiVersion": kind.api_version,
@@ -231,7 +232,7 @@ class APIServer:
                 query: dict[str, list[str]]) -> Result:
         if not isinstance(body, dict):
             return Result(*api_status.bad_request("the body of the request was in an unknown format"))
-        obj = copy.deepcopy(body)
+        obj = clone(body)
         meta = obj.setdefault("metadata", {})
         if kind.namespaced:
             body_ns = meta.get("namespace")
@@ -255,6 +256,10 @@ class APIServer:
             meta["name"] = meta["generateName"] + self.random_suffix(5)
         if self.store.peek(key, ns, meta["name"]) is not None:
             return Result(*api_status.already_exists(kind.group, kind.plural, meta["name"]))
+        if kind.kind == "Service" and kind.group == "" and self.services is not None:
+            denial = self.services.allocate(obj)
+            if denial is not None:
+                return Result(*denial)
         _reset_status(kind, obj)
         meta["uid"] = self.new_uid()
         meta["creationTimestamp"] = rfc3339(self.clock.wall())
@@ -266,7 +271,7 @@ class APIServer:
 
     def _update(self, user: User, kind: KindInfo, key: ResourceKey, ns: str, name: str, body: Any,
                 subresource: str) -> Result:
-        current = self.store.get(key, ns, name)
+        current = self.store.peek(key, ns, name)  # read only: updates build a new object
         if current is None:
             return Result(*api_status.not_found(kind.group, kind.plural, name))
         if not isinstance(body, dict):
@@ -274,7 +279,7 @@ class APIServer:
         wanted_rv = body.get("metadata", {}).get("resourceVersion")
         if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
             return Result(*api_status.conflict(kind.group, kind.plural, name))
-        return self._store_update(user, kind, key, ns, current, copy.deepcopy(body), subresource)
+        return self._store_update(user, kind, key, ns, current, clone(body), subresource)
 
     def _patch(self, user: User, kind: KindInfo, key: ResourceKey, ns: str, name: str, body: Any,
                query: dict[str, list[str]], subresource: str) -> Result:
@@ -301,10 +306,8 @@ class APIServer:
                 meta[immutable] = current["metadata"][immutable]
         if subresource == "status":
             # The status subresource only writes status; the main resource never writes status.
-            merged = copy.deepcopy(current)
-            merged["status"] = new.get("status", {})
-            merged["metadata"] = current["metadata"]
-            new = merged
+            # Shallow is enough: stored objects are never edited in place, only replaced.
+            new = {**current, "status": new.get("status", {}), "metadata": dict(current["metadata"])}
         elif "status" in current:
             new["status"] = current["status"]
         if subresource != "status":
@@ -336,11 +339,13 @@ class APIServer:
             meta.setdefault("deletionTimestamp", rfc3339(self.clock.wall()))
             return Result(200, self.store.put(key, current))
         self.store.delete(key, ns, name)
+        if kind.kind == "Service" and kind.group == "" and self.services is not None:
+            self.services.release(current)
         return Result(200, current)
 
     def _access_review(self, user: User, kind: KindInfo, ns: str, body: Any) -> Result:
         """SelfSubjectAccessReview / SubjectAccessReview: ask the authorizer, store nothing."""
-        review = copy.deepcopy(body) if isinstance(body, dict) else {}
+        review = clone(body) if isinstance(body, dict) else {}
         spec = review.setdefault("spec", {})
         subject = user
         if kind.kind in ("SubjectAccessReview", "LocalSubjectAccessReview"):

@@ -27,6 +27,7 @@ from meshrepro.kube.proxy import KubeProxy
 from meshrepro.kube.rbac import User
 from meshrepro.kube.requestinfo import RequestInfo
 from meshrepro.kube.scheduler import Scheduler
+from meshrepro.kube.services import ServiceAllocator
 from meshrepro.kube.store import Obj, ResourceKey, Store
 from meshrepro.kube.subresources import register_pod_subresources
 from meshrepro.kube.tokens import ISSUER, BoundObject, TokenClaims, TokenIssuer
@@ -41,6 +42,9 @@ from meshrepro.sim.clock import Clock, rfc3339
 from meshrepro.sim.trace import Trace
 
 API_PORT = 6443
+# What a kind node reports: the host's CPUs and memory, and the kubelet's default max-pods of 110.
+NODE_RESOURCES = {"cpu": "2", "ephemeral-storage": "263112772Ki", "hugepages-1Gi": "0", "hugepages-2Mi": "0",
+                  "memory": "24570724Ki", "pods": "110"}
 SYSTEM = User.authenticated("system:kube-controller-manager", ["system:masters"])
 
 
@@ -93,8 +97,6 @@ class Cluster:
     def __post_init__(self) -> None:
         self.flags = flags(self.spec.version)
         self.service_pool = Pool(self.spec.service_subnet)
-        self.service_pool.reserve(self._service_ip(1))
-        self.service_pool.reserve(self._service_ip(10))
         rng = self.clock.rng
         self.node_pool = Pool(KIND_NETWORK, first_offset=2)
         self.node_names = self._node_names()
@@ -112,6 +114,7 @@ class Cluster:
         authn = Authenticator(self.clock, self.issuer, self.trace)
         self.apiserver = APIServer(self.clock, self.store, self.trace, self.kinds, authn, admission,
                                    APIServerConfig(self.spec.version, self.spec.git_version, self.node_names[0]))
+        self.apiserver.services = ServiceAllocator(self.service_pool, self.clock.rng)
         self.client = Client(self.apiserver, SYSTEM)
         self._bootstrap()
         ctx = ControllerContext(self.clock, self.store, self.client, self.trace, self.spec.version)
@@ -256,6 +259,7 @@ class Cluster:
                            "lastTransitionTime": now})
         return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}, "spec": spec,
                 "status": {"addresses": [{"address": ip, "type": "InternalIP"}, {"address": name, "type": "Hostname"}],
+                           "allocatable": dict(NODE_RESOURCES), "capacity": dict(NODE_RESOURCES),
                            "conditions": conditions,
                            "nodeInfo": {"architecture": "amd64", "containerRuntimeVersion": "containerd://1.7.13",
                                         "kernelVersion": "6.5.0-14-generic", "kubeProxyVersion": self.spec.git_version,

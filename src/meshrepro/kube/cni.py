@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import simpy
 
 from meshrepro.kube.store import Obj
-from meshrepro.net.addressing import Pool
+from meshrepro.net.addressing import Pool, PoolExhausted
 from meshrepro.net.stack import NetNamespace, Network
 
 
@@ -48,7 +48,11 @@ class PtpHostLocal:
         self.gateway = gateway
 
     def add(self, pod: Obj, netns: NetNamespace, previous: CNIResult) -> Generator[simpy.Event, Any, CNIResult | CNIError]:
-        address = self.pool.allocate()
+        try:
+            address = self.pool.allocate()
+        except PoolExhausted as exhausted:
+            return CNIError(self.type, self.name, f"failed to allocate for range 0: no IP addresses available in "
+                                                  f"range set: {exhausted}")
         self.network.assign(netns, address)
         return CNIResult(ips=[*previous.ips, address], gateway=self.gateway)
         yield  # pragma: no cover - a generator, like every plugin

@@ -13,6 +13,7 @@ class EventRecorder:
         self.clock = clock
         self.component = component
         self.host = host
+        self._recorded: dict[tuple[str, ...], str] = {}
 
     def record(self, obj: Obj, event_type: str, reason: str, message: str, field_path: str = "") -> None:
         meta = obj["metadata"]
@@ -25,11 +26,12 @@ class EventRecorder:
         if field_path:
             involved["fieldPath"] = field_path
         now = rfc3339(self.clock.wall())
-        for existing in self.client.list("v1", "events", namespace,
-                                         field_selector=f"involvedObject.name={meta['name']},reason={reason}"):
-            same = (existing["message"] == message and existing["involvedObject"].get("uid") == involved["uid"]
-                    and existing["involvedObject"].get("fieldPath", "") == field_path)
-            if same:
+        # client-go's EventCorrelator remembers what it recorded: a repeat bumps the count of the same Event.
+        key = (namespace, involved["uid"], field_path, event_type, reason, message)
+        known = self._recorded.get(key)
+        if known is not None:
+            existing = self.client.get("v1", "events", namespace, known)
+            if existing is not None:
                 existing["count"] = existing.get("count", 1) + 1
                 existing["lastTimestamp"] = now
                 self.client.update("v1", "events", existing)
@@ -39,9 +41,11 @@ class EventRecorder:
         source = {"component": self.component}
         if self.host:
             source["host"] = self.host
+        name = f"{meta['name']}.{nanos:x}"
+        self._recorded[key] = name
         self.client.create("v1", "events", namespace, {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{nanos:x}", "namespace": namespace},
+            "metadata": {"name": name, "namespace": namespace},
             "involvedObject": involved, "reason": reason, "message": message, "source": source,
             "firstTimestamp": now, "lastTimestamp": now, "count": 1, "type": event_type,
             "eventTime": None, "reportingComponent": self.component if self.component != "kubelet" else "kubelet",

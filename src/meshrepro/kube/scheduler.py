@@ -29,8 +29,11 @@ def tolerates(pod: Obj, taint: dict[str, Any]) -> bool:
     return False
 
 
-def feasible(pod: Obj, node: Obj) -> str | None:
+def feasible(pod: Obj, node: Obj, pods_on_node: int) -> str | None:
     """None when the pod fits the node, else the reason the scheduler gives."""
+    allowed = int(node.get("status", {}).get("allocatable", {}).get("pods", "110"))
+    if pods_on_node >= allowed:
+        return "Too many pods"
     for taint in node["spec"].get("taints") or []:
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(pod, taint):
             return f"had untolerated taint {{{taint['key']}: {taint.get('value', '')}}}"
@@ -38,9 +41,30 @@ def feasible(pod: Obj, node: Obj) -> str | None:
     for key, value in (pod["spec"].get("nodeSelector") or {}).items():
         if labels.get(key) != value:
             return "didn't match Pod's node affinity/selector"
+    required = (((pod["spec"].get("affinity") or {}).get("nodeAffinity") or {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    terms = required.get("nodeSelectorTerms") or []
+    if terms and not any(_term_matches(term, node) for term in terms):
+        return "didn't match Pod's node affinity/selector"
     if any(c.get("type") == "Ready" and c.get("status") != "True" for c in node.get("status", {}).get("conditions", [])):
         return "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
     return None
+
+
+def _term_matches(term: dict[str, Any], node: Obj) -> bool:
+    """A NodeSelectorTerm: every matchExpression (labels) and matchField (metadata.name) must hold."""
+    labels = node["metadata"].get("labels") or {}
+    fields = {"metadata.name": node["metadata"]["name"]}
+    for source, values in (("matchExpressions", labels), ("matchFields", fields)):
+        for expr in term.get(source) or []:
+            value = values.get(expr["key"])
+            operator = expr["operator"]
+            wanted = expr.get("values") or []
+            ok = {"In": value in wanted, "NotIn": value not in wanted, "Exists": expr["key"] in values,
+                  "DoesNotExist": expr["key"] not in values}.get(operator, False)
+            if not ok:
+                return False
+    return True
 
 
 class Scheduler:
@@ -51,6 +75,7 @@ class Scheduler:
         self.trace = trace
         self.events = EventRecorder(client, clock, "default-scheduler")
         self.pending: list[tuple[str, str]] = []
+        self.bound: dict[tuple[str, str], str] = {}
         self._wakeup: simpy.Event | None = None
 
     def start(self) -> None:
@@ -60,6 +85,7 @@ class Scheduler:
 
     def _on_pod(self, event: WatchEvent) -> None:
         pod = event.object
+        self._account(event)
         if event.type != "DELETED" and not pod["spec"].get("nodeName") and "deletionTimestamp" not in pod["metadata"]:
             key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
             if key not in self.pending:
@@ -93,26 +119,23 @@ class Scheduler:
         if pod is None or pod["spec"].get("nodeName") or "deletionTimestamp" in pod["metadata"]:
             return
         nodes = list(self.store.iter(NODES))
+        load = self._load()
         reasons: dict[str, int] = {}
         candidates = []
         for node in nodes:
-            reason = feasible(pod, node)
+            reason = feasible(pod, node, load.get(node["metadata"]["name"], 0))
             if reason is None:
                 candidates.append(node)
             else:
                 reasons[reason] = reasons.get(reason, 0) + 1
         if not candidates:
-            detail = ", ".join(f"{count} node(s) {reason}" for reason, count in sorted(reasons.items()))
+            detail = ", ".join(f"{count} {reason}" if reason == "Too many pods" else f"{count} node(s) {reason}"
+                               for reason, count in sorted(reasons.items()))
             message = f"0/{len(nodes)} nodes are available: {detail}. preemption: 0/{len(nodes)} nodes are available: " \
                       f"{len(nodes)} Preemption is not helpful for scheduling."
             self._unschedulable(pod, message)
             return
-        load = {n["metadata"]["name"]: 0 for n in candidates}
-        for other in self.store.iter(PODS):
-            node_name = other["spec"].get("nodeName")
-            if node_name in load:
-                load[node_name] += 1
-        chosen = min(candidates, key=lambda n: (load[n["metadata"]["name"]], n["metadata"]["name"]))
+        chosen = min(candidates, key=lambda n: (load.get(n["metadata"]["name"], 0), n["metadata"]["name"]))
         node_name = chosen["metadata"]["name"]
         pod["spec"]["nodeName"] = node_name
         result = self.client.update("v1", "pods", pod)
@@ -127,6 +150,24 @@ class Scheduler:
         self.trace.add(self.clock.now, "default-scheduler", f"Pod {namespace}/{name}", f"bound to {node_name}",
                        f"least loaded of {len(candidates)} feasible node(s)")
         self.events.record(pod, "Normal", "Scheduled", f"Successfully assigned {namespace}/{name} to {node_name}")
+
+    def _account(self, event: WatchEvent) -> None:
+        """The scheduler cache: which node each pod holds a slot on (not Succeeded or Failed)."""
+        pod = event.object
+        key = (pod["metadata"].get("namespace", ""), pod["metadata"]["name"])
+        node_name = pod["spec"].get("nodeName")
+        holds = event.type != "DELETED" and node_name and pod.get("status", {}).get("phase") not in (
+            "Succeeded", "Failed")
+        if holds:
+            self.bound[key] = node_name
+        else:
+            self.bound.pop(key, None)
+
+    def _load(self) -> dict[str, int]:
+        load: dict[str, int] = {}
+        for node_name in self.bound.values():
+            load[node_name] = load.get(node_name, 0) + 1
+        return load
 
     def _unschedulable(self, pod: Obj, message: str) -> None:
         conditions = pod.get("status", {}).get("conditions", [])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,15 @@ class WatchEvent:
 Watcher = Callable[[WatchEvent], None]
 
 
+def clone(value: Any) -> Any:
+    """A deep copy of a JSON-shaped value (dicts, lists, scalars): several times faster than copy.deepcopy."""
+    if isinstance(value, dict):
+        return {k: clone(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) if isinstance(v, (dict, list)) else v for v in value]
+    return value
+
+
 class Store:
     """In-memory object store. Iteration is in etcd key order (namespace, then name), as the real list is."""
 
@@ -45,14 +53,14 @@ class Store:
 
     def get(self, key: ResourceKey, namespace: str, name: str) -> Obj | None:
         obj = self._objects.get(key, {}).get((namespace, name))
-        return copy.deepcopy(obj) if obj is not None else None
+        return clone(obj) if obj is not None else None
 
     def peek(self, key: ResourceKey, namespace: str, name: str) -> Obj | None:
         """The stored object itself, for read-only hot paths (callers must not mutate it)."""
         return self._objects.get(key, {}).get((namespace, name))
 
     def list(self, key: ResourceKey, namespace: str | None = None) -> list[Obj]:
-        return [copy.deepcopy(obj) for obj in self.iter(key, namespace)]
+        return [clone(obj) for obj in self.iter(key, namespace)]
 
     def iter(self, key: ResourceKey, namespace: str | None = None) -> Iterator[Obj]:
         """Stored objects in key order, not copied: read only."""
@@ -62,17 +70,19 @@ class Store:
                 yield bucket[ns_name]
 
     def put(self, key: ResourceKey, obj: Obj) -> Obj:
-        """Create or replace; bumps the resource version and notifies watchers."""
+        """Create or replace, taking ownership of `obj`; bumps the resource version and notifies watchers.
+
+        Returns the stored object itself: read only, like everything `iter` and `peek` give out.
+        """
         meta = obj["metadata"]
         ident = (meta.get("namespace", ""), meta["name"])
         bucket = self._objects.setdefault(key, {})
         event_type = "MODIFIED" if ident in bucket else "ADDED"
         self._revision += 1
-        stored = copy.deepcopy(obj)
-        stored["metadata"]["resourceVersion"] = str(self._revision)
-        bucket[ident] = stored
-        self._notify(WatchEvent(event_type, key, stored))
-        return copy.deepcopy(stored)
+        meta["resourceVersion"] = str(self._revision)
+        bucket[ident] = obj
+        self._notify(WatchEvent(event_type, key, obj))
+        return obj
 
     def delete(self, key: ResourceKey, namespace: str, name: str) -> Obj | None:
         obj = self._objects.get(key, {}).pop((namespace, name), None)

@@ -9,6 +9,10 @@ SERVICE_SUBNET = "10.96.0.0/16"
 KIND_NETWORK = "172.18.0.0/16"  # docker's usual pick for the `kind` network (host dependent)
 
 
+class PoolExhausted(Exception):
+    """No free address; carries host-local's `a-b` range text."""
+
+
 class Pool:
     """Hands out addresses of one subnet in order, skipping reserved ones; freed addresses are reused last."""
 
@@ -22,7 +26,7 @@ class Pool:
         while True:
             if self._next >= self.network.num_addresses - 1:
                 if not self._freed:
-                    raise RuntimeError(f"address pool {self.network} exhausted")
+                    raise PoolExhausted(self.range_text())
                 address = self._freed.pop(0)
             else:
                 address = str(self.network[self._next])
@@ -30,6 +34,10 @@ class Pool:
             if address not in self._taken:
                 self._taken.add(address)
                 return address
+
+    def range_text(self) -> str:
+        """host-local's rendering of the range: first usable through last usable address."""
+        return f"{self.network[1]}-{self.network[self.network.num_addresses - 2]}"
 
     def reserve(self, address: str) -> bool:
         """Take a specific address (a Service's requested clusterIP); False when it is taken or foreign."""

@@ -40,19 +40,11 @@ class ContainerHost:
 
 def image_filesystem(image: Image) -> FileSystem:
     """A fresh filesystem with the image's files, its writable directories and its program paths."""
-    fs = FileSystem(dict(image.files))
-    for path, uid, gid, mode in image.writable_dirs:
-        fs.mkdir(path, parents=True, uid=uid, gid=gid, mode=mode)
-    for directory in ("/tmp",):
-        if not fs.exists(directory):
-            fs.mkdir(directory, parents=True, mode=0o1777)
-    for program_path in image.programs:
-        parent = posixpath.dirname(program_path)
-        if not fs.exists(parent):
-            fs.mkdir(parent, parents=True)
-        if not fs.exists(program_path):
-            fs.write(program_path, "")  # an executable's presence is what `ls` and `command -v` see
-    return fs
+    # An executable's presence (an empty file) is what `ls` and `command -v` see.
+    files = {**dict.fromkeys(image.programs, ""), **image.files}
+    dirs = {"/tmp": DirMeta(0, 0, 0o1777)}
+    dirs.update({path: DirMeta(uid, gid, mode) for path, uid, gid, mode in image.writable_dirs})
+    return FileSystem(files, dirs)
 
 
 __all__ = ["ContainerHost", "DirMeta", "image_filesystem"]

@@ -70,14 +70,17 @@ class Catalogue:
 
     def __init__(self) -> None:
         self._images: dict[str, ImageFactory] = {}
+        self._built: dict[str, Image | None] = {}  # images are immutable: build each reference once
 
     def add(self, name: str, factory: ImageFactory) -> None:
         self._images[name] = factory
 
     def lookup(self, reference: str) -> Image | None:
-        ref = parse_image(reference)
-        factory = self._images.get(ref.short)
-        return factory(ref.tag) if factory is not None else None
+        if reference not in self._built:
+            ref = parse_image(reference)
+            factory = self._images.get(ref.short)
+            self._built[reference] = factory(ref.tag) if factory is not None else None
+        return self._built[reference]
 
     def names(self) -> list[str]:
         return sorted(self._images)

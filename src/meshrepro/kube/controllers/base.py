@@ -40,6 +40,7 @@ class Controller:
     def __init__(self, ctx: ControllerContext) -> None:
         self.ctx = ctx
         self.queue: list[Key] = []
+        self._queued: set[Key] = set()  # what `queue` holds, for O(1) de-duplication
         self._wakeup: simpy.Event | None = None
 
     def start(self) -> None:
@@ -51,7 +52,8 @@ class Controller:
             self.enqueue(_key(obj))
 
     def enqueue(self, key: Key) -> None:
-        if key not in self.queue:
+        if key not in self._queued:
+            self._queued.add(key)
             self.queue.append(key)
         if self._wakeup is not None and not self._wakeup.triggered:
             self._wakeup.succeed()
@@ -88,8 +90,9 @@ class Controller:
                 continue
             # Informers deliver within milliseconds; a zero-delay yield keeps writes ordered after the change.
             yield self.ctx.clock.timeout(0)
-            namespace, name = self.queue.pop(0)
-            self.reconcile(namespace, name)
+            key = self.queue.pop(0)
+            self._queued.discard(key)
+            self.reconcile(*key)
 
 
 def _key(obj: Obj) -> Key:

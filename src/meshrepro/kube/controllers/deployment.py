@@ -28,7 +28,7 @@ from meshrepro.kube.controllers.util import (
     without_zeros,
 )
 from meshrepro.kube.status import go_quote
-from meshrepro.kube.store import Obj, WatchEvent
+from meshrepro.kube.store import Obj, WatchEvent, clone
 from meshrepro.kube.versions import flags
 from meshrepro.sim.clock import parse_rfc3339, rfc3339
 
@@ -244,7 +244,7 @@ class DeploymentController(Controller):
         result = self.ctx.client.update_status("apps/v1", "deployments", d)
         if not result.ok:
             raise SyncError(error_message(result))
-        return result.body
+        return clone(result.body)
 
     def _update_rs(self, rs: Obj) -> Obj:
         result = self.ctx.client.update("apps/v1", "replicasets", rs)

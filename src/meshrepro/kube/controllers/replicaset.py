@@ -22,7 +22,6 @@ from meshrepro.kube.controllers.util import (
     is_pod_available,
     is_pod_ready,
     namespace_terminating,
-    owned_by,
     pod_from_template,
     remove_condition,
     set_condition,
@@ -44,19 +43,33 @@ class ReplicaSetController(Controller):
         super().__init__(ctx)
         self.retries = RateLimitedQueue(self)
         self.recorder = ctx.recorder(self.name)
+        # The pod informer's index by controller uid (the real controller indexes by owner too).
+        self.pods_by_owner: dict[str, dict[Key, Obj]] = {}
+
+    def start(self) -> None:
+        super().start()
+        for pod in list(self.ctx.store.iter(PODS)):
+            self.keys_for(WatchEvent("ADDED", PODS, pod))
 
     def keys_for(self, event: WatchEvent) -> list[Key]:
         owner = controller_of(event.object)
+        meta = event.object["metadata"]
+        pod_key = (meta["namespace"], meta["name"])
+        for pods in self.pods_by_owner.values():
+            pods.pop(pod_key, None)
         if owner is None or owner.get("kind") != "ReplicaSet":
             return []
-        return [(event.object["metadata"]["namespace"], owner["name"])]
+        if event.type != "DELETED":
+            self.pods_by_owner.setdefault(owner.get("uid", ""), {})[pod_key] = event.object
+        return [(meta["namespace"], owner["name"])]
 
     def reconcile(self, namespace: str, name: str) -> None:
         rs = self.ctx.store.get(REPLICA_SETS, namespace, name)
         if rs is None:
             self.retries.forget((namespace, name))
             return
-        pods = [p for p in self.ctx.store.iter(PODS, namespace) if owned_by(p, rs)]
+        owned = self.pods_by_owner.get(rs["metadata"]["uid"], {})
+        pods = [owned[k] for k in sorted(owned)]  # etcd key order, as the lister returns them
         active = [p for p in pods if is_pod_active(p)]
         error = ""
         diff = len(active) - rs["spec"].get("replicas", 1)
@@ -124,10 +137,11 @@ class ReplicaSetController(Controller):
         now = self.ctx.clock.wall()
         min_ready = rs["spec"].get("minReadySeconds", 0)
         template_labels = (rs["spec"]["template"].get("metadata") or {}).get("labels") or {}
-        fully_labeled = sum(1 for p in active
-                            if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in template_labels.items()))
-        ready = sum(1 for p in active if is_pod_ready(p))
-        available = sum(1 for p in active if is_pod_available(p, min_ready, now))
+        wanted = template_labels.items()
+        fully_labeled = sum(1 for p in active if wanted <= (p["metadata"].get("labels") or {}).items())
+        ready_pods = [p for p in active if is_pod_ready(p)]
+        ready = len(ready_pods)
+        available = ready if min_ready == 0 else sum(1 for p in ready_pods if is_pod_available(p, min_ready, now))
         old = rs.get("status") or {}
         conditions = list(old.get("conditions") or [])
         if error and not any(c["type"] == "ReplicaFailure" for c in conditions):

@@ -127,8 +127,9 @@ def pod_from_template(template: Obj, owner_ref: dict[str, Any], generate_name: s
 
 
 def condition(obj: Obj, kind: str) -> dict[str, Any] | None:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
+    status = obj.get("status")
+    for cond in (status.get("conditions") if status else None) or ():
+        if cond["type"] == kind:
             return cond
     return None
 

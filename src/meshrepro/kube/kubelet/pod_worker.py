@@ -504,14 +504,14 @@ class PodWorker:
         return result
 
     def publish(self) -> None:
-        pod = self._pod()
-        if pod is None:
+        pod = self.kubelet.store.peek(PODS, self.namespace, self.name)
+        if pod is None or pod["metadata"]["uid"] != self.uid:
             return
         scheduled = [c for c in pod.get("status", {}).get("conditions", []) if c["type"] == "PodScheduled"]
         status = self.status()
         status["conditions"] = status["conditions"] + scheduled
-        pod["status"] = status
-        self.kubelet.client.update_status("v1", "pods", pod)
+        # The status subresource reads only metadata and status from the body: no copy of the spec needed.
+        self.kubelet.client.update_status("v1", "pods", {"metadata": pod["metadata"], "status": status})
 
     # -- helpers -------------------------------------------------------------------------
 
