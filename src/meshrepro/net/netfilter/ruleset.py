@@ -1,0 +1,53 @@
+"""The netfilter state of one network namespace: iptables-restore / iptables in, iptables-save out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from meshrepro.net.netfilter.ipset import IPSets
+from meshrepro.net.netfilter.model import BUILTIN, NetfilterSyntaxError, Table
+from meshrepro.net.netfilter.parse import apply_command, check_table, restore
+
+TABLE_ORDER = ("raw", "mangle", "nat", "filter")
+
+
+class Ruleset:
+    def __init__(self) -> None:
+        self.tables: dict[str, Table] = {}
+
+    @classmethod
+    def parse(cls, text: str, *, ipsets: IPSets | None = None) -> Ruleset:
+        ruleset = cls()
+        ruleset.restore(text, ipsets=ipsets)
+        return ruleset
+
+    def restore(self, text: str, *, noflush: bool = False, ipsets: IPSets | None = None) -> None:
+        """`iptables-restore [--noflush]`: each `*table` section replaces that table (or edits it)."""
+        restore(self.tables, text, noflush=noflush, ipsets=ipsets)
+
+    def execute(self, args: Sequence[str], *, ipsets: IPSets | None = None) -> None:
+        """One `iptables` command line without the program name, e.g. `-t nat -A OUTPUT -j X`."""
+        rest, name = [], "filter"
+        items = iter(args)
+        for arg in items:
+            if arg in ("-t", "--table"):
+                name = next(items, "")
+            elif arg in ("-w", "--wait", "-W", "--wait-interval"):
+                continue  # xtables lock waits: nothing to wait for here
+            else:
+                rest.append(arg)
+        if name not in BUILTIN:
+            raise NetfilterSyntaxError(0, f"can't initialize iptables table `{name}': Table does not exist")
+        table = self.tables[name].copy() if name in self.tables else Table(name)
+        apply_command(table, rest, 0, ipsets)
+        check_table(table)
+        self.tables[name] = table
+
+    def save(self, table: str | None = None) -> str:
+        """`iptables-save [-t table]` without the dated comment lines."""
+        names = [table] if table else [t for t in TABLE_ORDER if t in self.tables]
+        return "".join(self.tables[name].render() for name in names if name in self.tables)
+
+    def rules(self, table: str, chain: str) -> list[str]:
+        """`-A CHAIN ...` lines of one chain, as iptables -S prints them."""
+        return [f"-A {chain} {rule.text}".rstrip() for rule in self.tables[table].chains[chain].rules]
