@@ -10,7 +10,7 @@ import simpy
 from meshrepro.net.errors import NetError, NetErrorKind
 from meshrepro.net.http import Request, Response
 from meshrepro.net.server import HttpListener, Peer
-from meshrepro.net.stack import DnsQuery, DnsReply, HookResult, Network, Packet, ResolverConfig, Verdict
+from meshrepro.net.stack import DnsQuery, DnsReply, Network, ResolverConfig
 from meshrepro.sim.clock import Clock
 
 
@@ -63,30 +63,48 @@ def test_unowned_address_times_out_after_the_dial_timeout() -> None:
     assert clock.now == 30
 
 
-def test_node_hook_rewrites_the_destination() -> None:
-    """A node hook (kube-proxy's place) DNATs a virtual IP to a backend."""
+def test_node_rules_dnat_a_virtual_ip_for_traffic_from_its_pods() -> None:
+    """A pod's packets cross into its node's PREROUTING, where kube-proxy-style DNAT rewrites them."""
     clock, network = _network()
+    network.add_namespace("node:n1", ["172.18.0.2"], "node n1", node="n1").ruleset.restore(
+        "*nat\n-A PREROUTING -d 10.96.0.20/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.0.6:8080\n"
+        "COMMIT\n")
     client = network.add_namespace("a", ["10.244.0.5"], "pod a", node="n1")
     server = network.add_namespace("b", ["10.244.0.6"], "pod b", node="n1")
     server.listen(8080, HttpListener("web", _hello))
-
-    def dnat(packet: Packet) -> HookResult | None:
-        if packet.destination == ("10.96.0.20", 80):
-            return HookResult(Verdict.CONTINUE, ("10.244.0.6", 8080), "kube-proxy", "DNAT")
-        return None
-
-    network.node_hooks["n1"] = [dnat]
     conn = _run(clock, network.dial(client, "10.96.0.20", 80))
     assert not isinstance(conn, NetError)
-    assert network.connections[0].final == ("10.244.0.6", 8080)
+    record = network.connections[0]
+    assert record.final == ("10.244.0.6", 8080)
+    assert any("DNAT --to-destination 10.244.0.6:8080" in h.detail for h in record.hops)
 
 
-def test_reject_hook_is_refused() -> None:
+def test_reject_rule_is_refused_and_drop_times_out() -> None:
+    """REJECT answers at once (refused); DROP leaves the client waiting its timeout."""
     clock, network = _network()
-    client = network.add_namespace("a", ["10.244.0.5"], "pod a", node="n1")
-    network.node_hooks["n1"] = [lambda p: HookResult(Verdict.REJECT, None, "kube-proxy", "REJECT")]
-    result = _run(clock, network.dial(client, "10.96.0.20", 80))
-    assert isinstance(result, NetError) and result.kind is NetErrorKind.REFUSED
+    client = network.add_namespace("a", ["10.244.0.5"], "pod a")
+    network.add_namespace("b", ["10.244.0.6"], "pod b")
+    client.ruleset.restore("*filter\n-A OUTPUT -p tcp --dport 80 -j REJECT\n-A OUTPUT -p tcp --dport 81 -j DROP\n"
+                           "COMMIT\n")
+    refused = _run(clock, network.dial(client, "10.244.0.6", 80))
+    assert isinstance(refused, NetError) and refused.kind is NetErrorKind.REFUSED and clock.now == 0
+    dropped = _run(clock, network.dial(client, "10.244.0.6", 81, timeout=5))
+    assert isinstance(dropped, NetError) and dropped.kind is NetErrorKind.TIMEOUT and clock.now == 5
+
+
+def test_output_redirect_delivers_to_a_local_listener_and_owner_match_exempts() -> None:
+    """An istio-iptables-style REDIRECT sends app traffic to 15001; uid 1337's traffic goes through."""
+    clock, network = _network()
+    client = network.add_namespace("a", ["10.244.0.5"], "pod a")
+    server = network.add_namespace("b", ["10.244.0.6"], "pod b")
+    server.listen(80, HttpListener("web", _hello))
+    client.listen(15001, HttpListener("proxy", _hello))
+    client.ruleset.restore("*nat\n-A OUTPUT -p tcp -m owner --uid-owner 1337 -j RETURN\n"
+                           "-A OUTPUT -p tcp -j REDIRECT --to-ports 15001\nCOMMIT\n")
+    _run(clock, network.dial(client, "10.244.0.6", 80, uid=1000))
+    _run(clock, network.dial(client, "10.244.0.6", 80, uid=1337))
+    assert network.connections[0].final == ("127.0.0.1", 15001)
+    assert network.connections[1].final == ("10.244.0.6", 80)
 
 
 class _Zone:

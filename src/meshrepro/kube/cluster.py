@@ -134,9 +134,12 @@ class Cluster:
             f"system:node:{name}", ["system:nodes", "system:masters"])), self.trace, self.flags, self.network, netns,
             self.catalogue, NodeConfig(name, ip, self._service_ip(10)), self._token_for)
         gateway = pod_cidr.rsplit(".", 1)[0] + ".1"
+        # kindnet's ptp veths all carry the pod CIDR's .1 on the node side, with a route to the pod CIDR.
+        self.network.assign(netns, gateway)
+        netns.devices = {"lo": ["127.0.0.1"], "eth0": [ip], "veth": [gateway]}
+        netns.routes = [(pod_cidr, "veth")]
         kubelet.cni_chain.append(PtpHostLocal(self.network, host_local_pool(pod_cidr), gateway))
-        proxy = KubeProxy(self.clock, self.store, self.network, self.node_ips)
-        proxy.install(name)
+        proxy = KubeProxy(self.clock, self.store, self.trace, self.network, netns, self.node_ips, self.spec.pod_subnet)
         if spec.role == "control-plane":
             netns.listen(API_PORT, HttpListener("kube-apiserver", self.apiserver.serve,
                                                 ServerTLS(self.pki.apiserver, self.pki.ca)))
@@ -150,6 +153,7 @@ class Cluster:
                 protocol=mapping.protocol.lower())
         self.client.create("v1", "nodes", "", self._node_object(name, ip, pod_cidr, spec.role))
         self.nodes.append(Node(name, ip, netns, kubelet, proxy))
+        proxy.start()
         kubelet.start()
 
     def stop(self) -> None:

@@ -47,7 +47,7 @@ class HttpListener:
 
     def accept(self, record: ConnectionRecord) -> Wait:
         record.hop(self.name, f"accepted on {record.final[0]}:{record.final[1]}" if record.final else "accepted")
-        return _HttpSession(self, Peer(record.source))
+        return _HttpSession(self, Peer(record.seen_source or record.source))
         yield  # pragma: no cover - makes this a generator
 
 

@@ -9,6 +9,7 @@ second walk.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import simpy
 
 from meshrepro.net.errors import NetError, NetErrorKind, TLSFailure
 from meshrepro.net.http import Request, Response
+from meshrepro.net.netfilter import Interfaces, IPSets, NfPacket, Ruleset, evaluate
 from meshrepro.net.tls import ClientTLS
 from meshrepro.sim.clock import Clock
 
@@ -26,6 +28,7 @@ Address = tuple[str, int]
 Wait = Generator[simpy.Event, Any, Any]
 
 ANY = "0.0.0.0"
+MAX_FORWARDS = 8  # hops before a routing loop is declared (a TTL, in effect)
 ROUND_TRIP = 0.0003  # seconds a request/response pair spends on the wire inside one kind node
 
 
@@ -48,42 +51,13 @@ class ConnectionRecord:
     source_owner: str
     destination: Address  # as dialled
     final: Address | None = None  # after translation
+    seen_source: Address | None = None  # the source the receiver sees (after SNAT/MASQUERADE)
     outcome: str = "pending"  # established | closed | refused | eof | reset | timeout | unreachable
     hops: list[Hop] = field(default_factory=list)
     end: float | None = None
 
     def hop(self, component: str, action: str, detail: str = "") -> None:
         self.hops.append(Hop(component, action, detail))
-
-
-class Verdict(str, Enum):
-    CONTINUE = "continue"  # the hook let it pass (possibly rewritten)
-    DROP = "drop"  # silently discarded: the client times out
-    REJECT = "reject"  # answered with RST / ICMP unreachable: the client sees refused
-
-
-@dataclass(frozen=True)
-class HookResult:
-    verdict: Verdict
-    destination: Address | None = None  # rewritten destination (DNAT/REDIRECT), if any
-    component: str = ""
-    action: str = ""
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Packet:
-    """The first packet of a connection, as hooks see it."""
-
-    protocol: str
-    source: Address
-    destination: Address
-    netns: NetNamespace
-    uid: int = 0
-    gid: int = 0
-
-
-Hook = Callable[[Packet], HookResult | None]
 
 
 class Session(Protocol):
@@ -143,7 +117,13 @@ class NetNamespace:
         self.addresses = addresses
         self.owner = owner
         self.node = node
-        self.hooks: list[Hook] = []  # OUTPUT path inside this namespace
+        # The namespace's iptables rules (kube-proxy's on nodes, istio's in pods) and ipsets.
+        self.ruleset = Ruleset()
+        self.ipsets = IPSets()
+        self._interfaces: Interfaces | None = None
+        self.devices: dict[str, list[str]] = {}  # set for nodes (eth0 plus the pods' veths); pods get eth0
+        self.routes: list[tuple[str, str]] = []  # (cidr, device) besides the default route
+        self._interfaces_for = -1
         self.listeners: dict[tuple[str, str, int], Listener | DatagramListener] = {}
         self.resolver: ResolverConfig | None = None
         self._next_port = 32768 + network.clock.rng.randrange(0, 28000)
@@ -151,6 +131,22 @@ class NetNamespace:
     @property
     def primary(self) -> str:
         return self.addresses[0] if self.addresses else "127.0.0.1"
+
+    @property
+    def interfaces(self) -> Interfaces:
+        """Pods have eth0 (their veth end); nodes and the host eth0 on the kind network."""
+        if self._interfaces is None or self._interfaces_for != len(self.addresses):
+            if self.devices:
+                self._interfaces = Interfaces(self.devices, routes=self.routes)
+            elif self.addresses:
+                self._interfaces = Interfaces.pod(self.addresses)
+            else:
+                self._interfaces = Interfaces({"lo": ("127.0.0.1",)})
+            self._interfaces_for = len(self.addresses)
+        return self._interfaces
+
+    def is_local(self, address: str) -> bool:
+        return address in self.addresses or address.startswith("127.")
 
     def ephemeral_port(self) -> int:
         """Linux picks local ports from 32768-60999; sequential from a seeded start keeps runs reproducible."""
@@ -178,7 +174,6 @@ class Network:
         self.clock = clock
         self.namespaces: dict[str, NetNamespace] = {}
         self._by_address: dict[str, NetNamespace] = {}
-        self.node_hooks: dict[str, list[Hook]] = {}  # node name -> hooks seen by traffic leaving pods/the node
         self.connections: list[ConnectionRecord] = []
 
     def add_namespace(self, name: str, addresses: list[str], owner: str, node: str | None = None) -> NetNamespace:
@@ -214,7 +209,9 @@ class Network:
             destination=(ip, port),
         )
         self.connections.append(record)
-        target = self._route(Packet(protocol, record.source, (ip, port), ns, uid, gid), record)
+        target = self._route(ns, record, uid, gid)
+        if record.seen_source is None:
+            record.seen_source = record.source
         if isinstance(target, NetError):
             return (yield from self._fail(record, target, timeout))
         dest_ns, final = target
@@ -239,33 +236,72 @@ class Network:
             return "127.0.0.1"
         return ns.primary
 
-    def _route(self, packet: Packet, record: ConnectionRecord) -> tuple[NetNamespace, Address] | NetError:
-        """Run the hooks on the way out, then deliver by address."""
-        destination = packet.destination
-        stages: list[tuple[str, list[Hook]]] = [("output", packet.netns.hooks)]
-        if packet.netns.node is not None and not ipaddress.ip_address(destination[0]).is_loopback:
-            stages.append(("node", self.node_hooks.get(packet.netns.node, [])))
-        for _, hooks in stages:
-            for hook in hooks:
-                result = hook(Packet(packet.protocol, packet.source, destination, packet.netns, packet.uid, packet.gid))
-                if result is None:
-                    continue
-                record.hop(result.component, result.action, result.detail)
-                if result.verdict is Verdict.DROP:
-                    return NetError(NetErrorKind.TIMEOUT, packet.destination, packet.source)
-                if result.verdict is Verdict.REJECT:
-                    return NetError(NetErrorKind.REFUSED, packet.destination, packet.source)
-                if result.destination is not None:
-                    destination = result.destination
-        if ipaddress.ip_address(destination[0]).is_loopback:
-            return packet.netns, destination
-        owner = self.owner_of(destination[0])
-        if owner is None:
-            record.hop("routing", f"no host owns {destination[0]}", "packets are dropped; the client waits")
-            return NetError(NetErrorKind.TIMEOUT, packet.destination, packet.source)
-        if owner is not packet.netns:
+    def _route(self, ns: NetNamespace, record: ConnectionRecord, uid: int, gid: int
+               ) -> tuple[NetNamespace, Address] | NetError:
+        """The first packet's path: the sender's OUTPUT rules, its node's PREROUTING rules (packets from
+        pods cross the veth into the node), then the receiver's PREROUTING rules."""
+        source, destination = record.source, record.destination
+        outcome = self._netfilter(ns, "output", record, source, destination, uid=uid, gid=gid)
+        if isinstance(outcome, NetError):
+            return outcome
+        source, destination, local = outcome
+        if local is not None:
+            return ns, local
+        node = self.namespaces.get(f"node:{ns.node}") if ns.node is not None else None
+        if node is not None and node is not ns:
+            outcome = self._netfilter(node, "prerouting", record, source, destination, in_interface=_veth(ns))
+            if isinstance(outcome, NetError):
+                return outcome
+            source, destination, local = outcome
+            record.seen_source = source
+            if local is not None:
+                return node, local
+        current = ns
+        for _ in range(MAX_FORWARDS):
+            owner = self.owner_of(destination[0])
+            if owner is None:
+                record.hop("routing", f"no host owns {destination[0]}", "packets are dropped; the client waits")
+                return NetError(NetErrorKind.TIMEOUT, record.destination, record.source)
+            if owner is current:
+                return owner, destination
             record.hop("routing", f"delivered to {owner.owner}", f"{destination[0]} is an address of {owner.name}")
-        return owner, destination
+            outcome = self._netfilter(owner, "prerouting", record, source, destination)
+            if isinstance(outcome, NetError):
+                return outcome
+            source, destination, local = outcome
+            record.seen_source = source
+            if local is not None:
+                return owner, local
+            current = owner  # DNATed elsewhere (a node port to a pod): the receiver forwards it on
+        record.hop("routing", "forwarding loop", "the packet's TTL runs out")
+        return NetError(NetErrorKind.TIMEOUT, record.destination, record.source)
+
+    def _netfilter(self, ns: NetNamespace, path: str, record: ConnectionRecord, source: Address,
+                   destination: Address, *, uid: int | None = None, gid: int | None = None, in_interface: str = ""
+                   ) -> tuple[Address, Address, Address | None] | NetError:
+        """Run one namespace's rules; returns (source, destination, local delivery address or None)."""
+        if ns.ruleset.empty:
+            local = destination if path == "output" and ns.is_local(destination[0]) else None
+            return source, destination, local
+        packet = NfPacket(record.protocol, source, destination, ns.interfaces, in_interface=in_interface,
+                          uid=uid, gid=gid)
+        outcome = evaluate(ns.ruleset, packet, "output" if path == "output" else "prerouting",  # type: ignore[arg-type]
+                           rng=self.clock.rng, ipsets=ns.ipsets)
+        component = f"iptables in {ns.owner}"
+        for entry in outcome.trail:
+            record.hop(component, f"{entry.table} {entry.chain}" + (f" #{entry.index}" if entry.index else " policy"),
+                       entry.rule)
+        if outcome.verdict == "DROP":
+            return NetError(NetErrorKind.TIMEOUT, record.destination, record.source)
+        if outcome.verdict == "REJECT":
+            kind = NetErrorKind.REFUSED if outcome.errno in (None, "ECONNREFUSED") else NetErrorKind.UNREACHABLE
+            return NetError(kind, record.destination, record.source)
+        if outcome.destination != destination:
+            record.hop(component, f"destination {destination[0]}:{destination[1]} -> "
+                                  f"{outcome.destination[0]}:{outcome.destination[1]}", "NAT")
+        if outcome.route == "local":
+            return outcome.source, outcome.destination, outcome.tproxy or outcome.destination
+        return outcome.source, outcome.destination, None
 
     def _fail(self, record: ConnectionRecord, error: NetError, timeout: float) -> Wait:
         record.outcome = error.kind.value
@@ -394,3 +430,8 @@ def _candidates(name: str, config: ResolverConfig) -> list[str]:
     if name.count(".") >= config.ndots:
         return [absolute, *searched]
     return [*searched, absolute]
+
+
+def _veth(ns: NetNamespace) -> str:
+    """The node-side name of a pod's veth (kindnet names them veth + 8 hex digits)."""
+    return "veth" + hashlib.sha1(ns.name.encode()).hexdigest()[:8]

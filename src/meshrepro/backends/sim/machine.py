@@ -18,6 +18,7 @@ from meshrepro.runtime.fs import FileSystem
 from meshrepro.runtime.images import install
 from meshrepro.runtime.process import Process, Program, Transcript
 from meshrepro.runtime.programs import coreutils
+from meshrepro.runtime.programs.curl import make_curl
 from meshrepro.runtime.programs.kubectl import make_kubectl
 from meshrepro.runtime.shell import bash, dash, run_script
 from meshrepro.sim.clock import Clock
@@ -28,7 +29,8 @@ WORKDIR = "/root/scenario"  # the scenario's folder, where relative paths in ste
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_FILE_BYTES = 2_000_000
 # What the terminal has besides the shell's builtins (preflight checks steps against this list).
-HOST_PROGRAMS = frozenset({"kind", "kubectl", "bash", "sh", *coreutils.GNU})
+HOST_PROGRAMS = frozenset({"kind", "kubectl", "bash", "sh", "curl", *coreutils.GNU})
+HOST_CURL = "8.5.0"  # the user's distribution curl (Ubuntu 24.04 and Fedora 39 shipped 8.5.0 in early 2024)
 
 
 class Machine:
@@ -51,7 +53,7 @@ class Machine:
         else:
             self.fs.mkdir(WORKDIR, parents=True)
         programs: dict[str, Program] = install(coreutils.GNU)
-        programs.update(install({"bash": bash, "sh": dash, "kind": kind_program(self),
+        programs.update(install({"bash": bash, "sh": dash, "curl": make_curl(HOST_CURL), "kind": kind_program(self),
                                  "kubectl": make_kubectl(kubectl_version)}, "/usr/local/bin"))
         self.host = ContainerHost(clock, self.fs, self.host_ns.view(), "meshrepro", programs, first_pid=4000)
         self.cwd = WORKDIR

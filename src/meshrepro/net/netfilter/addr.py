@@ -56,13 +56,16 @@ class Interfaces:
     destination is routed (lo when local, else the first non-lo device: the default route).
     """
 
-    def __init__(self, devices: Mapping[str, Sequence[str]], *, route_localnet: bool = False) -> None:
+    def __init__(self, devices: Mapping[str, Sequence[str]], *, route_localnet: bool = False,
+                 routes: Sequence[tuple[str, str]] = ()) -> None:
         self.devices = {name: tuple(addresses) for name, addresses in devices.items()}
         self.devices.setdefault("lo", ("127.0.0.1",))
         self._primary = {name: ip_to_int(a[0]) for name, a in self.devices.items() if a}
         self._local = frozenset(ip_to_int(a) for addresses in self.devices.values() for a in addresses)
         self.default_device = next((name for name in self.devices if name != "lo"), "")
         self.route_localnet = route_localnet  # net.ipv4.conf.*.route_localnet: 127/8 routable from outside
+        # Routes besides the default one: (cidr, device), longest prefix first (a node's routes to its pods' veths).
+        self._routes = sorted(((*parse_cidr(cidr)[:2], device) for cidr, device in routes), key=lambda r: -r[1])
 
     @classmethod
     def pod(cls, addresses: Sequence[str], device: str = "eth0") -> Interfaces:
@@ -75,4 +78,9 @@ class Interfaces:
         return self._primary.get(device)
 
     def route(self, ip: int) -> str:
-        return "lo" if self.is_local(ip) else self.default_device
+        if self.is_local(ip):
+            return "lo"
+        for network, mask, device in self._routes:
+            if ip & mask == network:
+                return device
+        return self.default_device

@@ -43,6 +43,12 @@ class Ruleset:
         check_table(table)
         self.tables[name] = table
 
+    @property
+    def empty(self) -> bool:
+        """No rules anywhere: every packet passes untouched (a fresh namespace), so evaluation can be skipped."""
+        return all(not chain.rules and chain.policy in (None, "ACCEPT")
+                   for table in self.tables.values() for chain in table.chains.values())
+
     def save(self, table: str | None = None) -> str:
         """`iptables-save [-t table]` without the dated comment lines."""
         names = [table] if table else [t for t in TABLE_ORDER if t in self.tables]
