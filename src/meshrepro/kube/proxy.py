@@ -16,7 +16,7 @@ from typing import Any
 import simpy
 
 from meshrepro.kube.store import ResourceKey, Store, WatchEvent
-from meshrepro.net.stack import Network, NetNamespace
+from meshrepro.net.stack import NetNamespace, Network
 from meshrepro.sim.clock import Clock
 from meshrepro.sim.trace import Trace
 
@@ -105,8 +105,8 @@ class KubeProxy:
             f"-A KUBE-MARK-MASQ -j MARK --or-mark {MASQ_MARK}",
             f"-A KUBE-POSTROUTING -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN",
             f"-A KUBE-POSTROUTING -j MARK --xor-mark {MASQ_MARK}",
-            '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE '
-            "--random-fully",
+            ('-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE '
+             "--random-fully"),
         ]
         filter_rules: list[str] = []
         services_rules: list[str] = []

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Protocol
 
 import simpy

@@ -16,12 +16,12 @@ from meshrepro.runtime.process import Process, Program, ProgramRun
 from meshrepro.runtime.programs import coreutils
 from meshrepro.runtime.programs.curl import make_curl
 from meshrepro.runtime.programs.daemon import coredns, daemon
+from meshrepro.runtime.programs.kubectl import make_kubectl
 from meshrepro.runtime.programs.nc import make_nc_busybox
 from meshrepro.runtime.programs.netfmt import Libc
+from meshrepro.runtime.programs.nginx import docker_entrypoint, nginx
 from meshrepro.runtime.programs.nslookup import nslookup
 from meshrepro.runtime.programs.wget import make_wget
-from meshrepro.runtime.programs.kubectl import make_kubectl
-from meshrepro.runtime.programs.nginx import docker_entrypoint, nginx
 from meshrepro.runtime.shell import ash, bash, dash
 
 DEBIAN_CURL = "7.88.1"  # Debian bookworm's curl, in the nginx image
