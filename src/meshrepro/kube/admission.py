@@ -15,7 +15,7 @@ from typing import Any
 from meshrepro.kube import status as api_status
 from meshrepro.kube.rbac import User
 from meshrepro.kube.store import Obj, ResourceKey, Store
-from meshrepro.kube.versions import KubeVersion
+from meshrepro.kube.versions import Flags, KubeVersion, flags
 from meshrepro.manifests.defaults import apply_defaults
 from meshrepro.manifests.kinds import KindInfo
 
@@ -56,6 +56,7 @@ class Admission:
         if denial is not None:
             return denial
         obj = apply_defaults(request.object, self.version)
+        _drop_disabled_fields(obj, flags(self.version))
         request = _with_object(request, obj)
         if request.kind.kind == "Pod" and request.operation == "CREATE":
             result = self._service_account(request)
@@ -125,6 +126,17 @@ class Admission:
         if not volumes:
             spec.pop("volumes", None)
         return pod
+
+
+def _drop_disabled_fields(obj: Obj, features: Flags) -> None:
+    """dropDisabledPodFields: a field whose feature gate is off is silently removed on write (1.28's sidecars)."""
+    if features.sidecar_containers:
+        return
+    spec = obj.get("spec") or {}
+    template = spec.get("template") if obj.get("kind") != "Pod" else None
+    pod_spec = (template or {}).get("spec") if template is not None else spec
+    for container in (pod_spec or {}).get("initContainers") or []:
+        container.pop("restartPolicy", None)
 
 
 def _priority_and_tolerations(pod: Obj) -> Obj:

@@ -262,6 +262,8 @@ class APIServer:
                 return Result(*denial)
         _reset_status(kind, obj)
         meta["uid"] = self.new_uid()
+        if kind.kind == "Job" and kind.group == "batch":
+            _job_selector(obj)
         meta["creationTimestamp"] = rfc3339(self.clock.wall())
         if _has_generation(kind):
             meta["generation"] = 1
@@ -406,6 +408,18 @@ class _StorePolicy:
 # Kinds whose registry strategy bumps metadata.generation on spec changes (pods did not before 1.33).
 _GENERATION_KINDS = {"Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job", "CronJob", "NetworkPolicy",
                      "PodDisruptionBudget", "Ingress", "CustomResourceDefinition"}
+
+
+def _job_selector(job: Obj) -> None:
+    """The Job strategy's generateSelector: a selector and pod labels keyed on the Job's uid."""
+    spec = job.setdefault("spec", {})
+    if spec.get("manualSelector"):
+        return
+    uid, name = job["metadata"]["uid"], job["metadata"]["name"]
+    labels = spec.setdefault("template", {}).setdefault("metadata", {}).setdefault("labels", {})
+    labels.update({"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
+                   "controller-uid": uid, "job-name": name})
+    spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
 
 
 def _reset_status(kind: KindInfo, obj: Obj) -> None:

@@ -33,7 +33,8 @@ class ClusterZone:
             return DnsReply("NXDOMAIN")
         spec = service.get("spec", {})
         if spec.get("type") == "ExternalName":
-            return DnsReply("NOERROR", ())
+            # A CNAME to an outside name; resolving that needs the upstream servers, which are offline here.
+            return DnsReply("SERVFAIL")
         if spec.get("clusterIP") == "None":
             addresses = sorted({a for s in self.store.iter(SLICES, namespace)
                                 if (s["metadata"].get("labels") or {}).get("kubernetes.io/service-name") == service_name

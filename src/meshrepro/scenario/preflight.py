@@ -114,7 +114,10 @@ def _applied(scenario: Scenario, number: int, line: int, argv: list[str | None],
                     if body is not None:
                         yield from load_documents(body, f"{os.path.basename(scenario.path)} step {number} (stdin)")
             continue
-        path = os.path.join(scenario.folder, name)
+        path = os.path.normpath(os.path.join(scenario.folder, name))
+        if os.path.relpath(path, scenario.folder).startswith(".."):
+            raise InputError(f"step {number}: {name} is outside the scenario's folder; the simulated terminal "
+                             f"only sees files inside it", path=scenario.path, line=line)
         if os.path.isdir(path):
             for entry in sorted(os.listdir(path)):
                 if entry.endswith((".yaml", ".yml", ".json")):
