@@ -231,9 +231,7 @@ class Network:
         return ClientConnection(self, record, accepted)
 
     def _source_address(self, ns: NetNamespace, destination: str) -> str:
-        if ipaddress.ip_address(destination).is_loopback:
-            return "127.0.0.1"
-        return ns.primary
+        return "127.0.0.1" if destination.startswith("127.") else ns.primary
 
     def _route(self, ns: NetNamespace, record: ConnectionRecord, uid: int, gid: int
                ) -> tuple[NetNamespace, Address] | NetError:

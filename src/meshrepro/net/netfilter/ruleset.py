@@ -14,6 +14,7 @@ TABLE_ORDER = ("raw", "mangle", "nat", "filter")
 class Ruleset:
     def __init__(self) -> None:
         self.tables: dict[str, Table] = {}
+        self._empty: bool | None = None  # cached: the connection walk asks for every namespace it crosses
 
     @classmethod
     def parse(cls, text: str, *, ipsets: IPSets | None = None) -> Ruleset:
@@ -23,6 +24,7 @@ class Ruleset:
 
     def restore(self, text: str, *, noflush: bool = False, ipsets: IPSets | None = None) -> None:
         """`iptables-restore [--noflush]`: each `*table` section replaces that table (or edits it)."""
+        self._empty = None
         restore(self.tables, text, noflush=noflush, ipsets=ipsets)
 
     def execute(self, args: Sequence[str], *, ipsets: IPSets | None = None) -> None:
@@ -38,6 +40,7 @@ class Ruleset:
                 rest.append(arg)
         if name not in BUILTIN:
             raise NetfilterSyntaxError(0, f"can't initialize iptables table `{name}': Table does not exist")
+        self._empty = None
         table = self.tables[name].copy() if name in self.tables else Table(name)
         apply_command(table, rest, 0, ipsets)
         check_table(table)
@@ -46,8 +49,10 @@ class Ruleset:
     @property
     def empty(self) -> bool:
         """No rules anywhere: every packet passes untouched (a fresh namespace), so evaluation can be skipped."""
-        return all(not chain.rules and chain.policy in (None, "ACCEPT")
-                   for table in self.tables.values() for chain in table.chains.values())
+        if self._empty is None:
+            self._empty = all(not chain.rules and chain.policy in (None, "ACCEPT")
+                              for table in self.tables.values() for chain in table.chains.values())
+        return self._empty
 
     def save(self, table: str | None = None) -> str:
         """`iptables-save [-t table]` without the dated comment lines."""
