@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshrepro.kube import status as api_status
+from meshrepro.kube.podvalidation import validate_probes
 from meshrepro.kube.rbac import User
 from meshrepro.kube.store import Obj, ResourceKey, Store
 from meshrepro.kube.versions import Flags, KubeVersion, flags
@@ -126,6 +127,22 @@ class Admission:
         if not volumes:
             spec.pop("volumes", None)
         return pod
+
+
+_TEMPLATE_KINDS = {"Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job"}
+
+
+def validate_pod_probes(request: AdmissionRequest, version: KubeVersion) -> Denial | None:
+    """The probe checks of pod validation, for pods and the pod templates of workloads."""
+    obj = request.object
+    if request.kind.kind == "Pod":
+        spec, path = obj.get("spec") or {}, "spec"
+    elif request.kind.kind in _TEMPLATE_KINDS:
+        spec, path = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}, "spec.template.spec"
+    else:
+        return None
+    errors = validate_probes(spec, path, flags(version).sidecar_containers)
+    return api_status.invalid(request.kind, request.name, errors) if errors else None
 
 
 def _drop_disabled_fields(obj: Obj, features: Flags) -> None:

@@ -10,7 +10,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshrepro.kube.admission import Admission
+from meshrepro.kube.admission import Admission, validate_pod_probes
 from meshrepro.kube.apiserver import APIServer, APIServerConfig
 from meshrepro.kube.authn import Authenticator
 from meshrepro.kube.bootstrap_policy import bootstrap_objects
@@ -111,6 +111,7 @@ class Cluster:
 
     def start(self) -> None:
         admission = Admission(self.store, self.spec.version, self._random_suffix)
+        admission.validators.append(lambda request: validate_pod_probes(request, self.spec.version))
         authn = Authenticator(self.clock, self.issuer, self.trace)
         self.apiserver = APIServer(self.clock, self.store, self.trace, self.kinds, authn, admission,
                                    APIServerConfig(self.spec.version, self.spec.git_version, self.node_names[0]))

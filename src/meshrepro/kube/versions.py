@@ -73,6 +73,10 @@ TABLE: dict[str, Flag] = {
     "statefulset_pod_index_label": Flag(
         (1, 28), "KEP-4017 (PodIndexLabel beta, on by default)",
         "StatefulSet pods carry the label apps.kubernetes.io/pod-index with their ordinal"),
+    "probe_errored_unknown_state": Flag(
+        (1, 33), "kubernetes/kubernetes#125901 (in the v1.33.0-alpha.1 release notes)",
+        "a probe that errors records `Liveness probe errored and resulted in unknown state: <err>` instead of "
+        "`Liveness probe errored: <err>`"),
 }
 
 SUPPORTED = [(1, minor) for minor in range(27, 34)]

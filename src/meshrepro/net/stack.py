@@ -20,6 +20,7 @@ import simpy
 from meshrepro.net.errors import NetError, NetErrorKind, TLSFailure
 from meshrepro.net.http import Request, Response
 from meshrepro.net.netfilter import Interfaces, IPSets, NfPacket, Ruleset, evaluate
+from meshrepro.net.netfilter.addr import ip_to_int
 from meshrepro.net.tls import ClientTLS
 from meshrepro.sim.clock import Clock
 
@@ -231,7 +232,15 @@ class Network:
         return ClientConnection(self, record, accepted)
 
     def _source_address(self, ns: NetNamespace, destination: str) -> str:
-        return "127.0.0.1" if destination.startswith("127.") else ns.primary
+        """The kernel's choice: the primary address of the device the destination is routed through."""
+        if destination.startswith("127."):
+            return "127.0.0.1"
+        if ns.devices:
+            device = ns.interfaces.route(ip_to_int(destination))
+            addresses = ns.devices.get(device) or []
+            if addresses:
+                return addresses[0]
+        return ns.primary
 
     def _route(self, ns: NetNamespace, record: ConnectionRecord, uid: int, gid: int
                ) -> tuple[NetNamespace, Address] | NetError:

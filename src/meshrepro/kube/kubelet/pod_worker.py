@@ -16,6 +16,7 @@ import simpy
 from meshrepro.errors import InputError
 from meshrepro.kube.cni import CNIError, CNIResult
 from meshrepro.kube.kubelet.containers import ContainerRecord, Terminated
+from meshrepro.kube.kubelet.probes import ProbeSpec, ProbeWorker, Result, container_probes
 from meshrepro.kube.kubelet.volumes import MountError, PreparedVolume, field_value, prepare
 from meshrepro.kube.store import Obj, ResourceKey
 from meshrepro.net.stack import NetNamespace, ResolverConfig
@@ -50,6 +51,14 @@ class SigTerm(Exception):
     """Cause of the interrupt that stops a container."""
 
 
+@dataclass(frozen=True)
+class ProbeKill:
+    """A container the kubelet is killing because a liveness or startup probe failed."""
+
+    restart: bool
+    previous_finish: float | None  # when the instance before the killed one exited, if there was one
+
+
 class PodWorker:
     def __init__(self, kubelet: Kubelet, pod: Obj) -> None:
         self.kubelet = kubelet
@@ -71,6 +80,10 @@ class PodWorker:
         self.initialized = False
         self.terminating = False
         self.process: simpy.Process | None = None
+        self.probes: dict[tuple[str, str], ProbeWorker] = {}  # (container, kind) -> worker
+        self._probe_kills: dict[str, ProbeKill] = {}
+        self._filesystems: dict[str, tuple[str, Any]] = {}  # container -> (instance id, its root filesystem)
+        self._changed = self.clock.env.event()  # fires when a container becomes started
         sidecars_on = kubelet.flags.sidecar_containers
         for spec in self.spec.get("initContainers") or []:
             sidecar = sidecars_on and spec.get("restartPolicy") == "Always"
@@ -95,6 +108,7 @@ class PodWorker:
         if self.kubelet.flags.pod_ready_to_start_containers_condition:
             self._set_condition("PodReadyToStartContainers", "False")
         self.publish()
+        self._start_probes()
         if not (yield from self._mount_volumes()):
             return
         if not (yield from self._create_sandbox()):
@@ -108,6 +122,7 @@ class PodWorker:
             if record.sidecar:
                 yield from self._start(record)
                 self.clock.process(self._supervise(record))
+                yield from self._wait_started(record)  # the next init container waits for its startup probe
                 index += 1
                 continue
             code = yield from self._run_to_exit(record)
@@ -223,15 +238,31 @@ class PodWorker:
                 yield record.process
             if self.terminating or record.terminated is None:
                 return
+            kill = self._probe_kills.pop(record.name, None)
             policy = "Always" if record.sidecar else self.spec.get("restartPolicy", "Always")
             code = record.terminated.exit_code
-            if policy == "Never" or (policy == "OnFailure" and code == 0):
+            finished = not kill.restart if kill is not None else (
+                policy == "Never" or (policy == "OnFailure" and code == 0))
+            if finished:
                 self._settle_phase()
                 return
+            if kill is not None and not self._killed_in_backoff(record, kill):
+                # The sync that kills the container starts it again at once.
+                yield from self._start(record)
+                continue
             yield from self._wait_backoff(record)
             if self.terminating:
                 return
             yield from self._start(record)
+
+    def _killed_in_backoff(self, record: ContainerRecord, kill: ProbeKill) -> bool:
+        """doBackOff in the killing sync: it sees the instance before the killed one as the last exited."""
+        if kill.previous_finish is None:
+            return False
+        if record.backoff.in_backoff_since(kill.previous_finish, self.clock.now):
+            return True
+        record.backoff.next(kill.previous_finish)
+        return False
 
     def _settle_phase(self) -> None:
         """restartPolicy Never/OnFailure: the pod ends when every container has terminated."""
@@ -295,13 +326,16 @@ class PodWorker:
             return
         record.waiting_reason = record.waiting_message = ""
         record.running_since = self.clock.wall()
-        record.started = True
-        record.ready = True  # no readiness probes modelled yet: running means ready
+        # Without a startup probe a running container is started; without a readiness probe, ready.
+        record.started = (record.name, "startup") not in self.probes
+        record.ready = record.started and (record.name, "readiness") not in self.probes
         record.ignores_sigterm = argv[0].rsplit("/", 1)[-1] in ("sh", "bash", "dash", "ash")
         self.kubelet.events.record(pod, "Normal", "Started", f"Started container {record.name}", field_path)
         self.kubelet.trace.add(self.clock.now, self.kubelet.component, self.ref, f"started container {record.name}",
                                f"uid {proc.uid}, argv {argv}")
         record.process = self.clock.process(self._execute(record, program, proc))
+        if record.started:
+            self._trigger_readiness(record, self.kubelet.timing.pleg_relist)
         self._refresh_readiness()
         self.publish()
 
@@ -336,15 +370,7 @@ class PodWorker:
 
     def _process(self, record: ContainerRecord, image: Image, argv: list[str], pod: Obj) -> tuple[ContainerHost, Process]:
         assert self.netns is not None
-        fs = image_filesystem(image)
-        for mount in record.spec.get("volumeMounts") or []:
-            prepared = self.volumes.get(mount["name"])
-            if prepared is None:
-                continue
-            read_only = bool(mount.get("readOnly")) or prepared.read_only
-            source = prepared.files if prepared.files is not None else self.emptydirs.setdefault(mount["name"], {})
-            fs.mount(mount["mountPath"], source, read_only=read_only)
-        self._write_managed_files(fs)
+        fs = self._filesystem(record, image)
         security = {**(self.spec.get("securityContext") or {}), **(record.spec.get("securityContext") or {})}
         uid = int(security.get("runAsUser", image.user[0]))
         gid = int(security.get("runAsGroup", image.user[1] if "runAsUser" not in security else 0))
@@ -357,6 +383,23 @@ class PodWorker:
                        uid=uid, gid=gid, pid=host.next_pid(),
                        extra={"pod": f"{self.namespace}/{self.name}", "container": record.name})
         return host, proc
+
+    def _filesystem(self, record: ContainerRecord, image: Image) -> Any:
+        """The root filesystem of the container's current instance: exec'd processes share its writable layer."""
+        known = self._filesystems.get(record.name)
+        if known is not None and known[0] == record.container_id:
+            return known[1]
+        fs = image_filesystem(image)
+        for mount in record.spec.get("volumeMounts") or []:
+            prepared = self.volumes.get(mount["name"])
+            if prepared is None:
+                continue
+            read_only = bool(mount.get("readOnly")) or prepared.read_only
+            source = prepared.files if prepared.files is not None else self.emptydirs.setdefault(mount["name"], {})
+            fs.mount(mount["mountPath"], source, read_only=read_only)
+        self._write_managed_files(fs)
+        self._filesystems[record.name] = (record.container_id, fs)
+        return fs
 
     def _write_managed_files(self, fs: Any) -> None:
         """The files the kubelet manages in every container: hosts, resolv.conf, hostname."""
@@ -434,6 +477,10 @@ class PodWorker:
     def terminate(self) -> Wait:
         """Graceful deletion: SIGTERM, SIGKILL after the grace period, CNI DEL, then the object goes."""
         self.terminating = True
+        # Simplification: every probe stops here (the real readiness worker probes until the containers die).
+        for worker in self.probes.values():
+            worker.stop()
+        self._notify()
         pod = self._pod()
         grace = float(self.spec.get("terminationGracePeriodSeconds", 30))
         running = [r for r in [*self.containers, *self.init] if r.process is not None]
@@ -457,6 +504,86 @@ class PodWorker:
                 plugin.delete(pod or {"metadata": {"namespace": self.namespace, "name": self.name}}, self.netns)
             self.kubelet.network.remove_namespace(self.netns.name)
         self.kubelet.forget(self)
+
+    # -- probes --------------------------------------------------------------------------
+
+    def _start_probes(self) -> None:
+        """prober_manager.AddPod: a worker per probe of each container and restartable init container."""
+        for record in [*[r for r in self.init if r.sidecar], *self.containers]:
+            for kind, spec in container_probes(self.ref, record.spec).items():
+                self.probes[(record.name, kind)] = ProbeWorker(self, record, kind, spec)
+
+    def on_probe_result(self, record: ContainerRecord, kind: str, result: Result, container_id: str) -> None:
+        """The kubelet's sync loop reacting to a changed probe result of a running container instance."""
+        if container_id != record.container_id or not record.running or self.terminating:
+            return
+        if kind == "readiness":
+            self._set_ready(record, result is Result.SUCCESS and record.started)
+        elif result is Result.FAILURE:
+            self.clock.process(self._kill_for_probe(record, kind))
+        elif kind == "startup" and result is Result.SUCCESS and not record.started:
+            record.started = True
+            self._set_ready(record, (record.name, "readiness") not in self.probes)
+            self.publish()
+            self._notify()
+            self._trigger_readiness(record, 0.0)
+
+    def _set_ready(self, record: ContainerRecord, ready: bool) -> None:
+        if record.ready != ready:
+            record.ready = ready
+            self.kubelet.trace.add(self.clock.now, self.kubelet.component, self.ref,
+                                   f"container {record.name} {'ready' if ready else 'not ready'}",
+                                   "probe result changed")
+            self._refresh_readiness()
+            self.publish()
+
+    def _trigger_readiness(self, record: ContainerRecord, delay: float) -> None:
+        """The status sync after a start runs a pending readiness probe at once (UpdatePodStatus)."""
+        worker = self.probes.get((record.name, "readiness"))
+        if worker is not None:
+            self.clock.timeout(delay).callbacks.append(lambda _: worker.trigger())
+
+    def _kill_for_probe(self, record: ContainerRecord, kind: str) -> Wait:
+        """computePodActions + killContainer for a failed liveness/startup probe."""
+        pod = self._pod()
+        if pod is None or record.process is None:
+            return
+        restart = record.sidecar or self.spec.get("restartPolicy", "Always") != "Never"
+        if record.sidecar:
+            message = f"Init container {record.name} failed {kind} probe"
+        else:
+            message = f"Container {record.name} failed {kind} probe" + (", will be restarted" if restart else "")
+        previous = record.finished_at_sim if record.last_terminated is not None else None
+        self._probe_kills[record.name] = ProbeKill(restart, previous)
+        self.kubelet.events.record(pod, "Normal", "Killing", message, self._field_path(record))
+        self.kubelet.trace.add(self.clock.now, self.kubelet.component, self.ref, f"killing container {record.name}",
+                               message)
+        yield from self._stop_container(record, self._kill_grace(record, kind))
+
+    def _kill_grace(self, record: ContainerRecord, kind: str) -> float:
+        """setTerminationGracePeriod: the probe's own terminationGracePeriodSeconds, else the pod's."""
+        spec: ProbeSpec = self.probes[(record.name, kind)].spec
+        if spec.termination_grace is not None:
+            return float(spec.termination_grace)
+        return float(self.spec.get("terminationGracePeriodSeconds", 30))
+
+    def _stop_container(self, record: ContainerRecord, grace: float) -> Wait:
+        """SIGTERM; a process that ignores it (a shell as PID 1) gets SIGKILL after the grace period."""
+        process = record.process
+        if process is None:
+            return
+        if record.ignores_sigterm:
+            yield process | self.clock.timeout(grace)
+        if process.is_alive:
+            process.interrupt(SigTerm())
+
+    def _wait_started(self, record: ContainerRecord) -> Wait:
+        while not record.started and not self.terminating:
+            yield self._changed
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, self.clock.env.event()
+        changed.succeed()
 
     # -- status --------------------------------------------------------------------------
 

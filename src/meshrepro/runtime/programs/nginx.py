@@ -79,6 +79,10 @@ def nginx(proc: Process) -> ProgramRun:
     proc.host.network.listen(80, HttpListener("nginx", handle))
     try:
         yield proc.clock.env.event()  # runs until the container is stopped
+    except simpy.Interrupt:
+        # SIGTERM: nginx shuts down gracefully and exits 0.
+        proc.stderr.write(f"{proc.clock.wall().strftime('%Y/%m/%d %H:%M:%S')} [notice] 1#1: signal 15 (SIGTERM) "
+                          f"received, exiting\n")
     finally:
         proc.host.network.unlisten(80)
     return 0
