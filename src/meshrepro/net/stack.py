@@ -19,7 +19,7 @@ import simpy
 
 from meshrepro.net.errors import NetError, NetErrorKind, TLSFailure
 from meshrepro.net.http import Request, Response
-from meshrepro.net.netfilter import Interfaces, IPSets, NfPacket, Ruleset, evaluate
+from meshrepro.net.netfilter import Interfaces, IPSets, NfPacket, Ruleset, TrailEntry, evaluate
 from meshrepro.net.netfilter.addr import ip_to_int
 from meshrepro.net.tls import ClientTLS
 from meshrepro.sim.clock import Clock
@@ -53,11 +53,28 @@ class ConnectionRecord:
     final: Address | None = None  # after translation
     seen_source: Address | None = None  # the source the receiver sees (after SNAT/MASQUERADE)
     outcome: str = "pending"  # established | closed | refused | eof | reset | timeout | unreachable
-    hops: list[Hop] = field(default_factory=list)
+    steps: list[Hop | tuple[str, tuple[TrailEntry, ...]]] = field(default_factory=list)
     end: float | None = None
 
     def hop(self, component: str, action: str, detail: str = "") -> None:
-        self.hops.append(Hop(component, action, detail))
+        self.steps.append(Hop(component, action, detail))
+
+    def rules(self, component: str, trail: tuple[TrailEntry, ...]) -> None:
+        """The rules that matched in one namespace; kept as the evaluator's trail until someone reads them."""
+        if trail:
+            self.steps.append((component, trail))
+
+    @property
+    def hops(self) -> list[Hop]:
+        hops: list[Hop] = []
+        for step in self.steps:
+            if isinstance(step, Hop):
+                hops.append(step)
+            else:
+                component, trail = step
+                hops += [Hop(component, f"{e.table} {e.chain}" + (f" #{e.index}" if e.index else " policy"), e.rule)
+                         for e in trail]
+        return hops
 
 
 class Session(Protocol):
@@ -123,6 +140,7 @@ class NetNamespace:
         self._interfaces: Interfaces | None = None
         self.devices: dict[str, list[str]] = {}  # set for nodes (eth0 plus the pods' veths); pods get eth0
         self.routes: list[tuple[str, str]] = []  # (cidr, device) besides the default route
+        self.veth: str | None = None  # for pods: the name of the node side of their veth
         self._interfaces_for = -1
         self.listeners: dict[tuple[str, str, int], Listener | DatagramListener] = {}
         self.resolver: ResolverConfig | None = None
@@ -294,9 +312,7 @@ class Network:
         outcome = evaluate(ns.ruleset, packet, "output" if path == "output" else "prerouting",  # type: ignore[arg-type]
                            rng=self.clock.rng, ipsets=ns.ipsets)
         component = f"iptables in {ns.owner}"
-        for entry in outcome.trail:
-            record.hop(component, f"{entry.table} {entry.chain}" + (f" #{entry.index}" if entry.index else " policy"),
-                       entry.rule)
+        record.rules(component, outcome.trail)
         if outcome.verdict == "DROP":
             return NetError(NetErrorKind.TIMEOUT, record.destination, record.source)
         if outcome.verdict == "REJECT":
@@ -440,4 +456,6 @@ def _candidates(name: str, config: ResolverConfig) -> list[str]:
 
 def _veth(ns: NetNamespace) -> str:
     """The node-side name of a pod's veth (kindnet names them veth + 8 hex digits)."""
-    return "veth" + hashlib.sha1(ns.name.encode()).hexdigest()[:8]
+    if ns.veth is None:
+        ns.veth = "veth" + hashlib.sha1(ns.name.encode()).hexdigest()[:8]
+    return ns.veth
