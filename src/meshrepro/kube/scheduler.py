@@ -76,6 +76,7 @@ class Scheduler:
         self.events = EventRecorder(client, clock, "default-scheduler")
         self.pending: list[tuple[str, str]] = []
         self.bound: dict[tuple[str, str], str] = {}
+        self.load: dict[str, int] = {}  # pods holding a slot, per node
         self._wakeup: simpy.Event | None = None
 
     def start(self) -> None:
@@ -158,16 +159,15 @@ class Scheduler:
         node_name = pod["spec"].get("nodeName")
         holds = event.type != "DELETED" and node_name and pod.get("status", {}).get("phase") not in (
             "Succeeded", "Failed")
+        previous = self.bound.pop(key, None)
+        if previous is not None:
+            self.load[previous] -= 1
         if holds:
             self.bound[key] = node_name
-        else:
-            self.bound.pop(key, None)
+            self.load[node_name] = self.load.get(node_name, 0) + 1
 
     def _load(self) -> dict[str, int]:
-        load: dict[str, int] = {}
-        for node_name in self.bound.values():
-            load[node_name] = load.get(node_name, 0) + 1
-        return load
+        return self.load
 
     def _unschedulable(self, pod: Obj, message: str) -> None:
         conditions = pod.get("status", {}).get("conditions", [])
