@@ -35,7 +35,7 @@ def test_backoff_doubles_to_the_cap() -> None:
     backoff = Backoff()
     durations = []
     for finished in (0.0, 20.0, 40.0, 60.0, 80.0, 100.0, 120.0):
-        backoff.next(finished)
+        backoff.next(finished, finished + 1.0)
         durations.append(backoff.duration)
     assert durations == [10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0]
 
@@ -43,7 +43,7 @@ def test_backoff_doubles_to_the_cap() -> None:
 def test_in_backoff_window_is_measured_from_finish() -> None:
     """After the first Next, a failure is in back-off while less than the window has passed since it finished."""
     backoff = Backoff()
-    backoff.next(0.0)
+    backoff.next(0.0, 1.0)
     assert backoff.in_backoff_since(finished_at=30.0, now=39.9) is True
     assert backoff.in_backoff_since(finished_at=30.0, now=40.0) is False
 
@@ -52,10 +52,10 @@ def test_backoff_resets_after_twice_the_cap() -> None:
     """A failure more than 10 min after the last update starts over at 10 s, and is not in back-off."""
     backoff = Backoff()
     for finished in (0.0, 20.0, 40.0):
-        backoff.next(finished)
+        backoff.next(finished, finished + 1.0)
     assert backoff.duration == 40.0
-    assert backoff.in_backoff_since(finished_at=641.0, now=642.0) is False
-    backoff.next(641.0)
+    assert backoff.in_backoff_since(finished_at=642.0, now=643.0) is False
+    backoff.next(642.0, 643.0)
     assert backoff.duration == 10.0
 
 
@@ -124,9 +124,6 @@ def test_crashloop_status_and_message(kind: Cluster) -> None:
     assert pod_status_column(kind) == "CrashLoopBackOff"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kubelet formats the back-off with Go's time.Duration String (`back-off 1m20s`, `back-off 5m0s`); "
-    "pod_worker._wait_backoff writes int seconds (`back-off 80s`)"))
 def test_crashloop_message_uses_go_duration(kind: Cluster) -> None:
     """The fifth failure waits 80 s, which the kubelet's message spells `1m20s`."""
     crashing_pod(kind, init=False)
@@ -234,11 +231,6 @@ def test_exit_zero_under_on_failure_completes(kind: Cluster) -> None:
     assert container_status(kind)["state"]["terminated"]["reason"] == "Completed"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "client-go Backoff.Next sets lastUpdate = Clock.Now() (the sync that restarts the container), but "
-    "containers.Backoff.next (called from PodWorker._wait_backoff) stores the previous instance's finish time, "
-    "so a container that runs >5 min between failures at the 5 min cap is judged expired "
-    "(finish - last_update > 10 min) and restarted after the 1 s relist instead of after 5 min"))
 def test_backoff_expiry_counts_from_the_restart_not_the_previous_exit(kind: Cluster) -> None:
     """A container failing every 400 s reaches the 300 s cap and stays there: 400 s < 2 x 300 s since the restart."""
     crashing_pod(kind, init=False, command=["sh", "-c", "sleep 400; exit 1"])

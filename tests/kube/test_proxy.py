@@ -123,9 +123,6 @@ def test_three_endpoints_statistic_probabilities(kind: Cluster) -> None:
                                                                "10.244.0.9:8080"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kube-proxy's computeProbability writes fmt.Sprintf(\"%0.10f\") (0.3333333333, 0.5000000000) into "
-    "iptables-restore; proxy.KubeProxy.render formats {:0.11f} (0.33333333333)"))
 def test_render_writes_kube_proxys_ten_digit_probability(kind: Cluster) -> None:
     """The restore text kube-proxy hands iptables-restore carries ten decimals."""
     web_service(kind)

@@ -108,12 +108,9 @@ def test_not_ready_node_is_infeasible() -> None:
     """A node whose Ready condition is not True is reported with the not-ready taint."""
     not_ready = node()
     not_ready["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
-    assert feasible({"spec": {}}, not_ready, 0) == "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
+    assert feasible({"spec": {}}, not_ready, 0) == "had untolerated taint {node.kubernetes.io/not-ready: }"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the scheduler's filters run TaintToleration and NodeAffinity before NodeResourcesFit and report the first "
-    "failure; scheduler.feasible checks the pod count first, so a full tainted node says `Too many pods`"))
 def test_taint_is_reported_before_too_many_pods() -> None:
     """A tainted node that is also full is reported for its taint."""
     assert feasible({"spec": {}}, node(taints=[CONTROL_PLANE_TAINT], pods="1"), 1) == (
@@ -181,9 +178,6 @@ def test_labelling_a_node_schedules_the_waiting_pod(single: Cluster) -> None:
     assert node_of(single, "sel") == "kind-control-plane"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FitError.Error sorts the histogram as `<count> <reason>` strings (sort.Strings), so `1 node(s) had untolerated "
-    "taint` precedes `2 node(s) didn't match`; scheduler._schedule sorts by the reason text alone"))
 def test_mixed_reasons_sorted_as_count_reason_strings(three: Cluster) -> None:
     """A nodeSelector for the control plane without toleration: one taint failure, two selector failures."""
     pod(three, "cp", nodeSelector={"kubernetes.io/hostname": "kind-control-plane"})
@@ -233,10 +227,6 @@ def test_max_pods_gives_too_many_pods(single: Cluster) -> None:
     assert message.startswith("0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: 1 ")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "NodeResourcesFit failures are Unschedulable (not UnschedulableAndUnresolvable), so DefaultPreemption tries the "
-    "node and finds no lower-priority victims: `1 No preemption victims found for incoming pod.`; "
-    "scheduler._schedule always writes `Preemption is not helpful for scheduling.`"))
 def test_max_pods_exact_message(single: Cluster) -> None:
     """The real FailedScheduling message of a full node."""
     full_node(single)
@@ -263,10 +253,6 @@ def test_unschedulable_message_recorded_once(single: Cluster) -> None:
     assert event["count"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the scheduling queue moves unschedulable pods back to the active queue on an AssignedPodDelete event (and "
-    "flushes them after 5 min regardless); scheduler.Scheduler._on_pod only accounts deletions and retries on "
-    "Node events alone, so the waiting pod stays Pending forever"))
 def test_freed_slot_schedules_the_waiting_pod(single: Cluster) -> None:
     """When a pod on the full node is deleted and gone, the pod waiting for a slot is bound."""
     pod(single, "first")

@@ -73,9 +73,6 @@ def test_requested_ip_already_allocated_message_mentions_the_ip(kind: Cluster) -
                                           "field": "spec.clusterIPs"}]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the API server prints the []string bad value with Go's %#v: `Invalid value: []string{\"10.96.0.50\"}`; "
-    "kube/status.py _go_value falls back to str() and prints the Python list `['10.96.0.50']`"))
 def test_requested_ip_already_allocated_exact_message(kind: Cluster) -> None:
     """The exact Invalid message of a taken clusterIP, as `kubectl create` shows it."""
     create(kind, "a", clusterIP="10.96.0.50", ports=[{"port": 80}])
@@ -156,9 +153,6 @@ def test_node_port_on_cluster_ip_service_is_forbidden(kind: Cluster) -> None:
         "Service \"g\" is invalid: spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "allocation is not transactional: services.ServiceAllocator.allocate reserves the requested clusterIP "
-    "before the nodePort check fails and never releases it, so the retry is told the IP is already allocated"))
 def test_failed_create_releases_the_requested_ip(kind: Cluster) -> None:
     """A create refused for its nodePort leaves the requested clusterIP free for the corrected retry."""
     create(kind, "e", type="NodePort", ports=[{"port": 80, "nodePort": 30080}])
@@ -212,10 +206,6 @@ def test_ports_required(kind: Cluster) -> None:
     assert message(kind, "p") == 'Service "p" is invalid: spec.ports: Required value'
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ValidateService lists sets.List(supportedServiceType), sorted: \"ClusterIP\", \"ExternalName\", "
-    "\"LoadBalancer\", \"NodePort\"; services._TYPES keeps declaration order (ClusterIP, NodePort, LoadBalancer, "
-    "ExternalName)"))
 def test_unsupported_type(kind: Cluster) -> None:
     """An unknown type lists the supported ones, sorted."""
     assert message(kind, "t", type="Foo", ports=[{"port": 80}]) == (

@@ -149,7 +149,7 @@ class KubeProxy:
                     sep = endpoint_chain(port_name, protocol, endpoint)
                     nat_chains.append(sep)
                     remaining = len(endpoints) - index
-                    statistic = (f" -m statistic --mode random --probability {1.0 / remaining:0.11f}"
+                    statistic = (f" -m statistic --mode random --probability {1.0 / remaining:0.10f}"
                                  if remaining > 1 else "")
                     nat.append(f"-A {svc_chain} -m comment --comment \"{port_name} -> {endpoint}\"{statistic} -j {sep}")
                     nat.append(f"-A {sep} -s {address}/32 -m comment --comment \"{port_name}\" -j KUBE-MARK-MASQ")

@@ -29,11 +29,14 @@ def tolerates(pod: Obj, taint: dict[str, Any]) -> bool:
     return False
 
 
+TOO_MANY_PODS = "Too many pods"
+
+
 def feasible(pod: Obj, node: Obj, pods_on_node: int) -> str | None:
     """None when the pod fits the node, else the reason the scheduler gives."""
-    allowed = int(node.get("status", {}).get("allocatable", {}).get("pods", "110"))
-    if pods_on_node >= allowed:
-        return "Too many pods"
+    # The default profile's filter order: TaintToleration, NodeAffinity, then NodeResourcesFit.
+    if any(c.get("type") == "Ready" and c.get("status") != "True" for c in node.get("status", {}).get("conditions", [])):
+        return "had untolerated taint {node.kubernetes.io/not-ready: }"
     for taint in node["spec"].get("taints") or []:
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(pod, taint):
             return f"had untolerated taint {{{taint['key']}: {taint.get('value', '')}}}"
@@ -46,8 +49,9 @@ def feasible(pod: Obj, node: Obj, pods_on_node: int) -> str | None:
     terms = required.get("nodeSelectorTerms") or []
     if terms and not any(_term_matches(term, node) for term in terms):
         return "didn't match Pod's node affinity/selector"
-    if any(c.get("type") == "Ready" and c.get("status") != "True" for c in node.get("status", {}).get("conditions", [])):
-        return "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
+    allowed = int(node.get("status", {}).get("allocatable", {}).get("pods", "110"))
+    if pods_on_node >= allowed:
+        return TOO_MANY_PODS
     return None
 
 
@@ -87,6 +91,8 @@ class Scheduler:
     def _on_pod(self, event: WatchEvent) -> None:
         pod = event.object
         self._account(event)
+        if event.type == "DELETED" and pod["spec"].get("nodeName"):
+            self._retry_all()  # a freed slot: unschedulable pods move back to the active queue
         if event.type != "DELETED" and not pod["spec"].get("nodeName") and "deletionTimestamp" not in pod["metadata"]:
             key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
             if key not in self.pending:
@@ -130,10 +136,16 @@ class Scheduler:
             else:
                 reasons[reason] = reasons.get(reason, 0) + 1
         if not candidates:
-            detail = ", ".join(f"{count} {reason}" if reason == "Too many pods" else f"{count} node(s) {reason}"
-                               for reason, count in sorted(reasons.items()))
-            message = f"0/{len(nodes)} nodes are available: {detail}. preemption: 0/{len(nodes)} nodes are available: " \
-                      f"{len(nodes)} Preemption is not helpful for scheduling."
+            detail = ", ".join(sorted(f"{count} {reason}" if reason == TOO_MANY_PODS else f"{count} node(s) {reason}"
+                                      for reason, count in reasons.items()))
+            # Preemption could free a slot where resources are short; it cannot change taints or affinity.
+            resource_nodes = reasons.get(TOO_MANY_PODS, 0)
+            preemption = sorted(part for part in (
+                f"{resource_nodes} No preemption victims found for incoming pod." if resource_nodes else "",
+                f"{len(nodes) - resource_nodes} Preemption is not helpful for scheduling."
+                if len(nodes) - resource_nodes else "") if part)
+            message = (f"0/{len(nodes)} nodes are available: {detail}. preemption: 0/{len(nodes)} nodes are available: "
+                       + ", ".join(p.rstrip(".") for p in preemption) + ".")
             self._unschedulable(pod, message)
             return
         chosen = min(candidates, key=lambda n: (load.get(n["metadata"]["name"], 0), n["metadata"]["name"]))

@@ -12,7 +12,7 @@ from meshrepro.kube.store import Obj
 from meshrepro.net.addressing import Pool
 
 NODE_PORT_RANGE = (30000, 32767)
-_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")  # sorted, as the validation message lists them
 
 
 class ServiceAllocator:
@@ -45,18 +45,24 @@ class ServiceAllocator:
             requested = self._random_ip()
         spec["clusterIP"] = requested
         spec["clusterIPs"] = [requested]
+        taken: list[int] = []
         for index, port in enumerate(spec.get("ports") or []):
             if kind not in ("NodePort", "LoadBalancer"):
                 continue
             wanted = port.get("nodePort")
             if wanted:
                 if wanted in self.node_ports:
+                    # A failed create gives back everything it took (the registry's allocation transaction).
+                    self.node_ports.difference_update(taken)
+                    if requested != "None":
+                        self.pool.release(requested)
                     return api_status.invalid(_SERVICE_KIND, name, [api_status.invalid_value(
                         f"spec.ports[{index}].nodePort", wanted, "provided port is already allocated")])
             else:
                 wanted = self._random_node_port()
                 port["nodePort"] = wanted
             self.node_ports.add(wanted)
+            taken.append(wanted)
         return None
 
     def release(self, service: Obj) -> None:

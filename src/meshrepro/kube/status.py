@@ -93,6 +93,8 @@ def _go_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return go_quote(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "[]string{" + ", ".join(go_quote(v) for v in value) + "}"  # %#v of a []string
     return str(value)
 
 

@@ -27,12 +27,13 @@ class Backoff:
             return False
         return now - finished_at < self.duration
 
-    def next(self, finished_at: float) -> None:
+    def next(self, finished_at: float, now: float) -> None:
+        """Backoff.Next: expiry is judged from the exit, but the entry is stamped with the restart's time."""
         if self.last_update is None or finished_at - self.last_update > 2 * BACKOFF_MAX:
             self.duration = BACKOFF_INITIAL
         else:
             self.duration = min(self.duration * 2, BACKOFF_MAX)
-        self.last_update = finished_at
+        self.last_update = now
 
 
 @dataclass

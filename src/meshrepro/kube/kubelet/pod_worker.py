@@ -261,7 +261,7 @@ class PodWorker:
             return False
         if record.backoff.in_backoff_since(kill.previous_finish, self.clock.now):
             return True
-        record.backoff.next(kill.previous_finish)
+        record.backoff.next(kill.previous_finish, self.clock.now)
         return False
 
     def _settle_phase(self) -> None:
@@ -280,7 +280,7 @@ class PodWorker:
             pod = self._pod()
             record.last_terminated, record.terminated = record.terminated, None
             record.waiting_reason = "CrashLoopBackOff"
-            record.waiting_message = (f"back-off {int(record.backoff.duration)}s restarting failed container="
+            record.waiting_message = (f"back-off {go_duration(record.backoff.duration)} restarting failed container="
                                       f"{record.name} pod={self.name}_{self.namespace}({self.uid})")
             self.publish()
             if pod is not None:
@@ -292,7 +292,7 @@ class PodWorker:
                                    f"exit code {record.last_terminated.exit_code if record.last_terminated else '?'}; "
                                    f"restart in {wait:g}s")
             yield self.clock.timeout(wait)
-        record.backoff.next(finished)
+        record.backoff.next(finished, self.clock.now)
 
     def _start(self, record: ContainerRecord) -> Wait:
         """Pull, create and start one container; returns once its process runs (or failed to start)."""
