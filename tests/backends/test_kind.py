@@ -251,10 +251,6 @@ def test_version_and_unknown_command(machine: Machine) -> None:
     assert (code, err) == (1, 'ERROR: unknown command "frobnicate it" for "kind"\n')
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kind's nodes of every cluster share the docker network `kind`, so a second cluster's control plane gets "
-    "172.18.0.3; kube/cluster.Cluster.__post_init__ makes a fresh Pool(KIND_NETWORK, first_offset=2) per "
-    "cluster and hands 172.18.0.2 out twice"))
 def test_second_cluster_gets_the_next_address(machine: Machine) -> None:
     """Two clusters on one machine have distinct node addresses."""
     run(machine, "kind create cluster")
@@ -262,10 +258,6 @@ def test_second_cluster_gets_the_next_address(machine: Machine) -> None:
     assert machine.clusters["two"].node_ips == ["172.18.0.3"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kind delete cluster removes the kind-<name> cluster, user and context from the kubeconfig and clears "
-    "current-context if it was that one; backends/sim/kind._delete (Machine.delete_cluster) leaves "
-    "/root/.kube/config untouched"))
 def test_delete_cluster_removes_its_kubeconfig_context(machine: Machine) -> None:
     """After `kind delete cluster` the kubeconfig no longer names kind-kind."""
     run(machine, "kind create cluster")

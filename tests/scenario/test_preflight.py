@@ -83,9 +83,6 @@ def test_runtime_words_are_not_checked(tmp_path: Path) -> None:
     check(load(str(scenario(tmp_path, "- $CMD apply -f x\n- kubectl \"$VERB\" x\n"))))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "preflight.check declares `functions` but never adds the step's function definitions to it, so calling "
-    "a function defined earlier in the same step is reported as a missing program"))
 def test_shell_function_defined_in_the_step(tmp_path: Path) -> None:
     """A function defined in a step may be called later in that step."""
     check(load(str(scenario(tmp_path, "- |\n  greet() { echo hi; }\n  greet\n"))))

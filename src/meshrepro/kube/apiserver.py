@@ -59,6 +59,7 @@ class APIServerConfig:
     version: KubeVersion
     git_version: str  # "v1.29.2"
     node_name: str
+    advertise_address: str  # node IP:6443
 
 
 @dataclass
@@ -75,7 +76,7 @@ class APIServer:
     services: ServiceAllocator | None = None
 
     def __post_init__(self) -> None:
-        self.discovery = Discovery(self.kinds, self.config.version)
+        self.discovery = Discovery(self.kinds, self.config.version, self.config.advertise_address)
 
     # -- HTTP front ---------------------------------------------------------------------
 

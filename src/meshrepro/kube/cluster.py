@@ -93,12 +93,14 @@ class Cluster:
     kinds: KindRegistry = field(default_factory=KindRegistry)
     nodes: list[Node] = field(default_factory=list)
     api_host_port: int = 0
+    node_pool: Pool | None = None  # the docker network `kind`, shared by every cluster on the machine
 
     def __post_init__(self) -> None:
         self.flags = flags(self.spec.version)
         self.service_pool = Pool(self.spec.service_subnet)
         rng = self.clock.rng
-        self.node_pool = Pool(KIND_NETWORK, first_offset=2)
+        if self.node_pool is None:
+            self.node_pool = Pool(KIND_NETWORK, first_offset=2)
         self.node_names = self._node_names()
         self.node_ips = [self.node_pool.allocate() for _ in self.spec.nodes]
         admin_groups = ("kubeadm:cluster-admins",) if self.flags.kubeadm_cluster_admins_group else ("system:masters",)
@@ -114,7 +116,8 @@ class Cluster:
         admission.validators.append(lambda request: validate_pod_probes(request, self.spec.version))
         authn = Authenticator(self.clock, self.issuer, self.trace)
         self.apiserver = APIServer(self.clock, self.store, self.trace, self.kinds, authn, admission,
-                                   APIServerConfig(self.spec.version, self.spec.git_version, self.node_names[0]))
+                                   APIServerConfig(self.spec.version, self.spec.git_version, self.node_names[0],
+                                                   f"{self.node_ips[0]}:{API_PORT}"))
         self.apiserver.services = ServiceAllocator(self.service_pool, self.clock.rng)
         self.client = Client(self.apiserver, SYSTEM)
         self._bootstrap()

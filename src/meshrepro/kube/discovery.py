@@ -17,9 +17,10 @@ _GO_VERSIONS = {27: "go1.20.2", 28: "go1.20.5", 29: "go1.21.7", 30: "go1.22.2", 
 
 
 class Discovery:
-    def __init__(self, kinds: KindRegistry, version: KubeVersion) -> None:
+    def __init__(self, kinds: KindRegistry, version: KubeVersion, server_address: str) -> None:
         self.kinds = kinds
         self.version = version
+        self.server_address = server_address  # the advertised host:port in /api
 
     def serve(self, path: str, accept: str, git_version: str) -> tuple[str, bytes] | None:
         """(content type, body) for a discovery or health path, or None (404)."""
@@ -34,7 +35,7 @@ class Discovery:
         if path == "/api":
             return "application/json", _dump({"kind": "APIVersions", "versions": ["v1"],
                                               "serverAddressByClientCIDRs": [
-                                                  {"clientCIDR": "0.0.0.0/0", "serverAddress": "172.18.0.2:6443"}]})
+                                                  {"clientCIDR": "0.0.0.0/0", "serverAddress": self.server_address}]})
         if path == "/apis":
             return "application/json", _dump(self._group_list())
         parts = path.strip("/").split("/")

@@ -17,7 +17,7 @@ from meshrepro.runtime.catalogue import catalogue
 from meshrepro.runtime.programs.kubectl import UNMODELLED_COMMANDS
 from meshrepro.runtime.shell import parse
 from meshrepro.runtime.shell.builtins import BUILTINS, SPECIAL_BUILTINS
-from meshrepro.runtime.shell.nodes import Lit, Quoted, Redir, Simple, Word
+from meshrepro.runtime.shell.nodes import FuncDef, Lit, Quoted, Redir, Simple, Word
 from meshrepro.scenario.model import Scenario
 
 _POD_SPEC_PATHS = {
@@ -30,8 +30,9 @@ _POD_SPEC_PATHS = {
 def check(scenario: Scenario) -> None:
     images = catalogue()
     for number, step in enumerate(scenario.steps, start=1):
-        functions: set[str] = set()
-        for command in _simple_commands(parse(step.command)):
+        script = parse(step.command)
+        functions = {node.name for node in _nodes(script) if isinstance(node, FuncDef)}
+        for command in _simple_commands(script):
             argv = [_literal(w) for w in command.words]
             if not argv or argv[0] is None:
                 continue
@@ -72,17 +73,19 @@ def _kubectl_verb(argv: list[str | None]) -> str | None:
     return None
 
 
-def _simple_commands(node: Any) -> Iterator[Simple]:
-    """Every simple command in a parsed script, in source order."""
-    if isinstance(node, Simple):
-        yield node
-        return
+def _nodes(node: Any) -> Iterator[Any]:
+    """Every node of a parsed script, depth first in source order."""
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        yield node
         for field in dataclasses.fields(node):
-            yield from _simple_commands(getattr(node, field.name))
+            yield from _nodes(getattr(node, field.name))
     elif isinstance(node, (list, tuple)):
         for item in node:
-            yield from _simple_commands(item)
+            yield from _nodes(item)
+
+
+def _simple_commands(script: Any) -> Iterator[Simple]:
+    return (node for node in _nodes(script) if isinstance(node, Simple))
 
 
 def _literal(word: Word) -> str | None:

@@ -11,6 +11,7 @@ import simpy
 from meshrepro.backends.sim.kind import kind_program
 from meshrepro.kube.cluster import Cluster, ClusterSpec
 from meshrepro.kube.versions import KubeVersion
+from meshrepro.net.addressing import KIND_NETWORK, Pool
 from meshrepro.net.stack import Network, ResolverConfig
 from meshrepro.runtime.catalogue import catalogue
 from meshrepro.runtime.container import ContainerHost
@@ -28,6 +29,8 @@ HOME = "/root"
 WORKDIR = "/root/scenario"  # the scenario's folder, where relative paths in steps resolve
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_FILE_BYTES = 2_000_000
+EMPTY_KUBECONFIG = ('apiVersion: v1\nclusters: null\ncontexts: null\ncurrent-context: ""\nkind: Config\n'
+                    "preferences: {}\nusers: null\n")
 # What the terminal has besides the shell's builtins (preflight checks steps against this list).
 HOST_PROGRAMS = frozenset({"kind", "kubectl", "bash", "sh", "curl", *coreutils.GNU})
 HOST_CURL = "8.5.0"  # the user's distribution curl (Ubuntu 24.04 and Fedora 39 shipped 8.5.0 in early 2024)
@@ -42,6 +45,7 @@ class Machine:
         self.network = Network(clock)
         self.catalogue = catalogue()
         self.clusters: dict[str, Cluster] = {}
+        self.node_pool = Pool(KIND_NETWORK, first_offset=2)  # docker's `kind` network: .1 is the host
         # The host owns the docker bridge gateway of the `kind` network, so node traffic can reach it.
         self.host_ns = self.network.add_namespace("host", ["127.0.0.1", "172.18.0.1"], "host (your terminal)")
         self.host_ns.resolver = ResolverConfig(["127.0.0.53"], hosts={"localhost": "127.0.0.1"})
@@ -63,7 +67,8 @@ class Machine:
     # -- clusters ------------------------------------------------------------------------
 
     def create_cluster(self, spec: ClusterSpec) -> Cluster:
-        cluster = Cluster(spec, self.clock, self.trace, self.network, self.catalogue, self.host_ns)
+        cluster = Cluster(spec, self.clock, self.trace, self.network, self.catalogue, self.host_ns,
+                          node_pool=self.node_pool)
         self.clusters[spec.name] = cluster
         cluster.start()
         return cluster
@@ -71,6 +76,12 @@ class Machine:
     def delete_cluster(self, name: str) -> None:
         cluster = self.clusters.pop(name)
         cluster.stop()
+        for ip in cluster.node_ips:
+            self.node_pool.release(ip)
+        # kind removes the cluster's entries from the kubeconfig; this one holds only the current cluster.
+        config = f"{HOME}/.kube/config"
+        if self.fs.exists(config) and f"kind-{name}" in self.fs.read(config):
+            self.fs.write(config, EMPTY_KUBECONFIG)
 
     def write_kubeconfig(self, cluster: Cluster) -> None:
         """kind merges its context into ~/.kube/config and makes it current; one cluster's file is enough here."""
