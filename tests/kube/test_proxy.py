@@ -132,9 +132,6 @@ def test_render_writes_kube_proxys_ten_digit_probability(kind: Cluster) -> None:
     assert "--probability 0.3333333333 -j" in text and "--probability 0.5000000000 -j" in text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "iptables-save prints xt_statistic's u32 probability (lround(p * 2^31) / 2^31 with %.11f): "
-    "1/3 shows as 0.33333333349; net/netfilter/matches.py _statistic prints the float as given (0.33333333333)"))
 def test_saved_probability_is_the_kernels_quantized_value(kind: Cluster) -> None:
     """What `iptables-save` shows on the node for 1/3 is the kernel's fixed-point value."""
     web_service(kind)

@@ -353,8 +353,10 @@ def _statistic(opts: list[Opt], ctx: Context) -> Part:
         probability = float(found["probability"][1][0])
         if not 0.0 <= probability <= 1.0:
             raise RuleError("statistic: --probability must be between 0 and 1")
-        text = f"-m statistic --mode random {_neg(negated)}--probability {probability:.11f}"
-        test: Test = lambda w: (w.rng.random() < probability) != negated
+        # The kernel keeps lround(p * 2^31) and iptables-save prints it back: 1/3 reads 0.33333333349.
+        stored = int(probability * 0x80000000 + 0.5) / 0x80000000
+        text = f"-m statistic --mode random {_neg(negated)}--probability {stored:.11f}"
+        test: Test = lambda w: (w.rng.random() < stored) != negated
     elif mode == "nth" and "every" in found:
         every = number(found["every"][1][0])
         packet = number(found.get("packet", (False, ("0",)))[1][0])
