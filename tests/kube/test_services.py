@@ -161,9 +161,6 @@ def test_failed_create_releases_the_requested_ip(kind: Cluster) -> None:
     assert status == 201, body.get("message")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the Service REST update allocates node ports when the type becomes NodePort; "
-    "apiserver._store_update never calls ServiceAllocator, so the patched Service has no nodePort"))
 def test_type_change_to_node_port_allocates_a_port(kind: Cluster) -> None:
     """Patching a ClusterIP Service to type NodePort gives its port a nodePort."""
     create(kind, "i", ports=[{"port": 80}])

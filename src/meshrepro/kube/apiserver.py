@@ -319,6 +319,10 @@ class APIServer:
             if isinstance(admitted, tuple):
                 return Result(*admitted)
             new = admitted
+            if kind.kind == "Service" and kind.group == "" and self.services is not None:
+                denial = self.services.update(current, new)
+                if denial is not None:
+                    return Result(*denial)
             if _has_generation(kind) and new.get("spec") != current.get("spec"):
                 new["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
         if _without_rv(new) == _without_rv(current):

@@ -65,6 +65,31 @@ class ServiceAllocator:
             taken.append(wanted)
         return None
 
+    def update(self, old: Obj, new: Obj) -> tuple[int, dict[str, Any]] | None:
+        """An update keeps the cluster IP, allocates node ports a new NodePort type needs, frees dropped ones."""
+        spec, old_spec = new.setdefault("spec", {}), old.get("spec", {})
+        for key in ("clusterIP", "clusterIPs"):
+            if key in old_spec and not spec.get(key):
+                spec[key] = old_spec[key]
+        name = new["metadata"].get("name", "")
+        errors = _validate(spec)
+        if errors:
+            return api_status.invalid(_SERVICE_KIND, name, errors)
+        owned = {p.get("nodePort") for p in old_spec.get("ports") or [] if p.get("nodePort")}
+        wanted: set[int] = set()
+        if spec.get("type") in ("NodePort", "LoadBalancer"):
+            for index, port in enumerate(spec.get("ports") or []):
+                number = port.get("nodePort")
+                if not number:
+                    number = port["nodePort"] = self._random_node_port()
+                elif number in self.node_ports and number not in owned:
+                    return api_status.invalid(_SERVICE_KIND, name, [api_status.invalid_value(
+                        f"spec.ports[{index}].nodePort", number, "provided port is already allocated")])
+                wanted.add(number)
+        self.node_ports.difference_update(owned - wanted)
+        self.node_ports.update(wanted)
+        return None
+
     def release(self, service: Obj) -> None:
         spec = service.get("spec", {})
         if spec.get("clusterIP") not in (None, "", "None"):
