@@ -45,14 +45,22 @@ def register_pod_subresources(server: APIServer, kubelet_of: Callable[[str], Kub
             message += f" or one of the init containers: [{init}]"
         return api_status.bad_request(message)
 
-    def log(user: User, info: RequestInfo, query: dict[str, list[str]], body: bytes
-            ) -> Generator[simpy.Event, Any, tuple[int, Any]]:
+    def target(info: RequestInfo, query: dict[str, list[str]]) -> tuple[Any, Any, Any]:
+        """(pod, its kubelet, the container asked for), or the Status error (status, body)."""
         pod, kubelet, error = find(info)
         if error is not None:
             return error
         container = default_container(pod, query)
         if isinstance(container, tuple):
             return container
+        return pod, kubelet, container
+
+    def log(user: User, info: RequestInfo, query: dict[str, list[str]], body: bytes
+            ) -> Generator[simpy.Event, Any, tuple[int, Any]]:
+        found = target(info, query)
+        if isinstance(found[0], int):
+            return found  # type: ignore[return-value]
+        pod, kubelet, container = found
         if kubelet is None:
             return api_status.bad_request(f'container "{container}" in pod "{info.name}" is waiting to start: '
                                           f"ContainerCreating")
@@ -67,12 +75,10 @@ def register_pod_subresources(server: APIServer, kubelet_of: Callable[[str], Kub
 
     def exec_(user: User, info: RequestInfo, query: dict[str, list[str]], body: bytes
               ) -> Generator[simpy.Event, Any, tuple[int, Any]]:
-        pod, kubelet, error = find(info)
-        if error is not None:
-            return error
-        container = default_container(pod, query)
-        if isinstance(container, tuple):
-            return container
+        found = target(info, query)
+        if isinstance(found[0], int):
+            return found  # type: ignore[return-value]
+        pod, kubelet, container = found
         if kubelet is None:
             return api_status.bad_request(f'unable to upgrade connection: container not found ("{container}")')
         status, payload = yield from kubelet.exec(pod, container, query.get("command") or [])
