@@ -19,9 +19,3 @@ class InputError(MeshreproError):
         super().__init__(where + message)
         self.path = path
         self.line = line
-
-
-class SimulationError(MeshreproError):
-    """A defect inside meshrepro itself (exit code 3)."""
-
-    exit_code = 3

@@ -10,6 +10,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshrepro.kube.addons import addon_objects
 from meshrepro.kube.admission import Admission, validate_pod_probes
 from meshrepro.kube.apiserver import APIServer, APIServerConfig
 from meshrepro.kube.authn import Authenticator
@@ -25,7 +26,6 @@ from meshrepro.kube.kubelet.volumes import MountError
 from meshrepro.kube.pki import ClusterPKI, create_pki
 from meshrepro.kube.proxy import KubeProxy
 from meshrepro.kube.rbac import User
-from meshrepro.kube.requestinfo import RequestInfo
 from meshrepro.kube.scheduler import Scheduler
 from meshrepro.kube.services import ServiceAllocator
 from meshrepro.kube.store import Obj, ResourceKey, Store
@@ -213,7 +213,6 @@ class Cluster:
             {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}],
             selector={"k8s-app": "kube-dns"},
             labels={"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"})
-        from meshrepro.kube.addons import addon_objects
         for obj in addon_objects(self.spec, self.node_names):
             self.apply_object(obj)
 
@@ -329,8 +328,3 @@ class Cluster:
                 f"    cluster: {context}\n    user: {context}\n  name: {context}\ncurrent-context: {context}\n"
                 f"kind: Config\npreferences: {{}}\nusers:\n- name: {context}\n  user:\n"
                 f"    client-certificate-data: {cert}\n    client-key-data: {key}\n")
-
-
-def api_info(resource: str, namespace: str = "") -> RequestInfo:
-    return RequestInfo(is_resource_request=True, path="", verb="get", api_prefix="api", api_version="v1",
-                       namespace=namespace, resource=resource)

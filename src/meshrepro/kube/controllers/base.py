@@ -58,11 +58,6 @@ class Controller:
         if self._wakeup is not None and not self._wakeup.triggered:
             self._wakeup.succeed()
 
-    def enqueue_after(self, key: Key, seconds: float) -> None:
-        def later() -> Generator[simpy.Event, Any, None]:
-            yield self.ctx.clock.timeout(seconds)
-            self.enqueue(key)
-        self.ctx.clock.process(later())
 
     def keys_for(self, event: WatchEvent) -> list[Key]:
         """Primary keys affected by a change of a secondary object (default: its controller owner)."""

@@ -158,10 +158,6 @@ def is_pod_active(pod: Obj) -> bool:
     return phase not in ("Succeeded", "Failed") and "deletionTimestamp" not in pod["metadata"]
 
 
-def is_pod_terminating(pod: Obj) -> bool:
-    return "deletionTimestamp" in pod["metadata"]
-
-
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
 
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import simpy
 
-from meshrepro.net.errors import NetError, NetErrorKind
+from meshrepro.net.errors import NetErrorKind
 from meshrepro.runtime.fs import FsError
 from meshrepro.runtime.process import Process
 
@@ -74,11 +74,6 @@ def within(proc: Process, operation: Generator[simpy.Event, Any, Any],
     task.defused = True  # its Interrupt is expected: nobody waits for it any more
     task.interrupt()
     return False, None
-
-
-def connected_then_closed(error: NetError) -> bool:
-    """EOF and RESET from a dial mean the handshake completed and the peer then hung up."""
-    return error.kind in (NetErrorKind.EOF, NetErrorKind.RESET)
 
 
 def write_file(proc: Process, path: str, text: str) -> FsError | None:
