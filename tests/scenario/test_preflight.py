@@ -156,11 +156,11 @@ def test_image_in_a_deployment_template(tmp_path: Path) -> None:
 
 
 def test_here_doc_manifest_is_validated(tmp_path: Path) -> None:
-    """A manifest given on stdin through a here-document is validated like a file."""
+    """A here-document manifest is validated like a file, its errors placed at the scenario file's line."""
     body = textwrap.indent(POD_WITH_TYPO, "  ")
     path = scenario(tmp_path, f"- |\n  kubectl apply -f - <<EOF\n{body}  EOF\n")
     assert preflight_error(path) == (
-        'scenario.yaml step 1 (stdin):9: Pod "p": unknown field "spec.containers[0].imagePullPolice"')
+        f'{path}:13: Pod "p": unknown field "spec.containers[0].imagePullPolice"')
 
 
 def test_valid_here_doc_passes(tmp_path: Path) -> None:

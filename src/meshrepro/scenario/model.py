@@ -41,7 +41,8 @@ class Expectation:
 @dataclass(frozen=True)
 class Step:
     command: str
-    line: int
+    line: int  # where the step starts in the scenario file
+    text_line: int = 0  # where its first line of text is (the line after `|` for block scalars)
 
 
 @dataclass
@@ -144,13 +145,13 @@ def parse_scenario(raw: Any, node: yaml.Node | None, path: str) -> Scenario:
         if not isinstance(command, str):
             raise fail(f"step {index + 1} must be a command line (a string)", "steps", index)
         line = _line(node, "steps", index)
+        text_line = line + (1 if _is_block(node, index) else 0)
         try:
             parse(command)
         except ShellSyntaxError as err:
-            block = 1 if _is_block(node, index) else 0
             raise InputError(f"step {index + 1}: {err.message}", path=path,
-                             line=line + block + max(err.line - 1, 0)) from None
-        steps.append(Step(command, line))
+                             line=text_line + max(err.line - 1, 0)) from None
+        steps.append(Step(command, line, text_line))
     expectations = [_expectation(item, i, steps, fail) for i, item in enumerate(raw.get("expect") or [])]
     kubectl = versions.get("kubectl")
     return Scenario(path=path, folder=os.path.dirname(os.path.abspath(path)), name=raw["name"].strip(),

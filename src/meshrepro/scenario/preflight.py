@@ -18,7 +18,7 @@ from meshrepro.runtime.programs.kubectl import UNMODELLED_COMMANDS
 from meshrepro.runtime.shell import parse
 from meshrepro.runtime.shell.builtins import BUILTINS, SPECIAL_BUILTINS
 from meshrepro.runtime.shell.nodes import FuncDef, Lit, Quoted, Redir, Simple, Word
-from meshrepro.scenario.model import Scenario
+from meshrepro.scenario.model import Scenario, Step
 
 _POD_SPEC_PATHS = {
     "Pod": ("spec",), "Deployment": ("spec", "template", "spec"), "ReplicaSet": ("spec", "template", "spec"),
@@ -115,7 +115,7 @@ def _applied(scenario: Scenario, number: int, line: int, argv: list[str | None],
                 if redir.heredoc is not None and redir.heredoc.body is not None:
                     body = _literal(redir.heredoc.body)
                     if body is not None:
-                        yield from load_documents(body, f"{os.path.basename(scenario.path)} step {number} (stdin)")
+                        yield from load_documents(_placed(body, scenario.steps[number - 1]), scenario.path)
             continue
         path = os.path.normpath(os.path.join(scenario.folder, name))
         if os.path.relpath(path, scenario.folder).startswith(".."):
@@ -129,6 +129,13 @@ def _applied(scenario: Scenario, number: int, line: int, argv: list[str | None],
             raise InputError(f"step {number}: no such file: {name}", path=scenario.path, line=line)
         else:
             yield from load_file(path)
+
+
+def _placed(body: str, step: Step) -> str:
+    """A here-document's text padded with empty lines so YAML line numbers are the scenario file's lines."""
+    at = step.command.find(body)
+    offset = step.command[:at].count("\n") if at >= 0 else 0
+    return "\n" * (step.text_line - 1 + offset) + body
 
 
 def _check_manifest(manifest: Manifest, scenario: Scenario, images: Any) -> None:
