@@ -271,3 +271,13 @@ def test_expectation_not_a_mapping(tmp_path: Path) -> None:
     """An expectation that is a bare string is refused."""
     assert error(tmp_path, "name: t\nsteps: [echo]\nexpect:\n  - it works\n") == (
         "S:4: each expectation is a mapping (step/output_contains, or pod/status)")
+
+
+def test_unquoted_version_number_is_explained(tmp_path: Path) -> None:
+    """`kubernetes: 1.30` is the YAML number 1.3; the error says to quote it, at its line."""
+    path = tmp_path / "s.yaml"
+    path.write_text("name: t\nversions:\n  kubernetes: 1.30\nsteps: [echo]\n")
+    with pytest.raises(InputError) as raised:
+        load(str(path))
+    assert str(raised.value) == (f'{path}:3: write the Kubernetes version as a string ("1.30"): YAML reads an '
+                                 "unquoted 1.3 as a number")

@@ -114,6 +114,9 @@ def parse_scenario(raw: Any, node: yaml.Node | None, path: str) -> Scenario:
     versions = raw.get("versions") or {}
     if not isinstance(versions, dict):
         raise fail("`versions` must be a mapping like {kubernetes: \"1.29\"}", "versions")
+    if isinstance(versions.get("kubernetes"), float):
+        raise fail(f"write the Kubernetes version as a string (\"1.30\"): YAML reads an unquoted "
+                   f"{versions['kubernetes']} as a number", "versions", "kubernetes")
     kube_text = str(versions.get("kubernetes", "1.29"))
     try:
         kube = parse_version(kube_text)
