@@ -189,7 +189,7 @@ def _traverse(table: str, chains: dict[str, Chain], builtin: str, w: Walk) -> in
                 if not check(w):
                     break
             else:
-                w.trail.append((w.hook, table, chain.name, i, f"-A {chain.name} {rule.text}".rstrip()))
+                w.trail.append((w.hook, table, chain.name, i, rule.display(chain.name)))
                 target = rule.target
                 kind = target.kind
                 if kind == CONTINUE:

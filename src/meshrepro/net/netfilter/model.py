@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from meshrepro.errors import InputError
 from meshrepro.net.netfilter.matches import Part, Test
@@ -34,6 +34,14 @@ class Rule:
     line: int  # where it was read, for errors found at COMMIT
     text: str = ""  # canonical spec, without "-A CHAIN"
     checks: tuple[Test, ...] = ()
+    shown: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # chain -> "-A CHAIN spec"
+
+    def display(self, chain: str) -> str:
+        """The rule as iptables-save prints it in `chain`; cached because every match reports it."""
+        text = self.shown.get(chain)
+        if text is None:
+            text = self.shown[chain] = f"-A {chain} {self.text}".rstrip()
+        return text
 
     def __post_init__(self) -> None:
         self.text = " ".join(t for t in (*(p.text for p in self.parts), self.target.text) if t)
