@@ -463,8 +463,7 @@ class PodWorker:
         record.running_since = None
         record.ready = False
         record.process = None
-        if not record.sidecar and record.init or not record.init:
-            record.started = False
+        record.started = False  # the kubelet reports started only for a running container
         self.kubelet.trace.add(self.clock.now, self.kubelet.component, self.ref,
                                f"container {record.name} exited with {code}", reason)
         self._refresh_readiness()
