@@ -1,10 +1,10 @@
 """The connection walk: one `dial()` serves every program, and records every hop it takes.
 
-A connection leaves its network namespace through that namespace's output hooks, then (for pods
-and for the node itself) through its node's hooks, where kube-proxy's service translation sits;
-it is routed to the namespace owning the destination address and delivered to the listener
-bound there, or refused. Later layers (netfilter, mesh redirection) add hooks; they never add a
-second walk.
+A connection's first packet runs the sender's iptables OUTPUT rules; a pod's packet then crosses
+its veth into the node and runs the node's PREROUTING rules (where kube-proxy's DNAT sits); it is
+routed to the namespace owning the destination, whose PREROUTING rules run in turn, and delivered
+to the listener bound there, or refused. Mesh components add rules and listeners; they never add
+a second walk.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ ROUND_TRIP = 0.0003  # seconds a request/response pair spends on the wire inside
 
 @dataclass
 class Hop:
-    component: str  # who handled the packet: "netns pod default/x", "kube-proxy", "routing", "kube-apiserver"
-    action: str  # what it did: "DNAT 10.96.0.1:443 -> 172.18.0.2:6443", "no listener", "accepted"
+    component: str  # who handled the packet: "iptables in node kind-control-plane", "routing", "kube-apiserver"
+    action: str  # what it did: "nat KUBE-SERVICES #1", "no listener on 10.244.0.5:81/tcp", "accepted on ..."
     detail: str = ""  # the rule, object or reason behind it
 
     def to_dict(self) -> dict[str, str]:
@@ -412,7 +412,8 @@ class NamespaceView:
 
     def resolve(self, name: str) -> Wait:
         """The stub resolver: /etc/hosts, then the search list (ndots), then the name as given."""
-        name = name.rstrip(".") if name.endswith(".") else name
+        absolute = name.endswith(".")  # a trailing dot: the name as given, no search list
+        name = name.rstrip(".")
         try:
             ipaddress.ip_address(name)
             return [name]
@@ -423,7 +424,7 @@ class NamespaceView:
             return NetError(NetErrorKind.DNS_FAILURE, (name, 0), name=name)
         if name in config.hosts:
             return [config.hosts[name]]
-        for candidate in _candidates(name, config):
+        for candidate in [name + "."] if absolute else _candidates(name, config):
             answer = yield from self._query(candidate, config)
             if isinstance(answer, NetError):
                 return NetError(answer.kind, (name, 0), name=name)
@@ -437,9 +438,7 @@ class NamespaceView:
                 sock = yield from self.ns.network.dial(self.ns, server, 53, protocol="udp", timeout=config.timeout,
                                                        uid=self.uid, gid=self.gid)
                 if isinstance(sock, NetError):
-                    if sock.kind is NetErrorKind.REFUSED:
-                        continue  # ICMP port unreachable: try the next server at once
-                    continue
+                    continue  # refused (ICMP port unreachable) or dropped: try the next server
                 reply = yield from sock.query(DnsQuery(fqdn), config.timeout)
                 if reply is not None:
                     return reply
