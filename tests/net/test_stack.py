@@ -141,3 +141,15 @@ def test_resolver_without_an_answering_server_fails_after_its_timeouts() -> None
     result = _run(clock, client.view().resolve("example.com"))
     assert isinstance(result, NetError) and result.kind is NetErrorKind.DNS_FAILURE
     assert clock.now == 10
+
+
+def test_a_name_with_a_trailing_dot_skips_the_search_list() -> None:
+    """`kubernetes.default.svc.cluster.local.` is asked as given, once."""
+    clock, network = _network()
+    client = network.add_namespace("a", ["10.244.0.5"], "pod a")
+    dns = network.add_namespace("dns", ["10.244.0.2"], "coredns")
+    zone = _Zone()
+    dns.listen(53, zone, protocol="udp")
+    client.resolver = ResolverConfig(["10.244.0.2"], ["default.svc.cluster.local"], ndots=5)
+    assert _run(clock, client.view().resolve("kubernetes.default.svc.cluster.local.")) == ["10.96.0.1"]
+    assert zone.asked == ["kubernetes.default.svc.cluster.local."]
