@@ -17,7 +17,7 @@ from meshrepro.kube.store import Obj, ResourceKey, Store, WatchEvent
 from meshrepro.kube.versions import Flags
 from meshrepro.net.stack import NetNamespace, Network
 from meshrepro.runtime.images import Catalogue
-from meshrepro.runtime.process import Buffer, Process
+from meshrepro.runtime.process import Buffer
 from meshrepro.sim.clock import Clock
 from meshrepro.sim.trace import Trace
 
@@ -131,10 +131,7 @@ class Kubelet:
         image = self.catalogue.lookup(record.image)
         assert image is not None
         stdout, stderr = Buffer(), Buffer()
-        host, proc = worker._process(record, image, argv, pod)
-        proc = Process(host=host, argv=argv, env=proc.env, stdout=stdout, stderr=stderr, cwd=proc.cwd,
-                       uid=proc.uid, gid=proc.gid, pid=host.next_pid(), extra=proc.extra)
-        record.attempts.pop()  # _process registered a log transcript; exec output is not part of the log
+        host, proc = worker.container_process(record, image, argv, pod, stdout, stderr)  # exec output is not logged
         program = host.find_program(argv[0], proc.env.get("PATH", "")) if argv else None
         if program is None:
             exec_id = f"{self.clock.rng.getrandbits(256):064x}"

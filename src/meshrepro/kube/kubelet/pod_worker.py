@@ -22,7 +22,7 @@ from meshrepro.kube.store import Obj, ResourceKey
 from meshrepro.net.stack import NetNamespace, ResolverConfig
 from meshrepro.runtime.container import ContainerHost, image_filesystem
 from meshrepro.runtime.images import Image
-from meshrepro.runtime.process import Process, Transcript
+from meshrepro.runtime.process import Output, Process, Transcript
 from meshrepro.sim.clock import rfc3339
 
 if TYPE_CHECKING:
@@ -319,7 +319,10 @@ class PodWorker:
         argv = list(record.spec.get("command") or image.entrypoint) + list(
             record.spec.get("args") if record.spec.get("args") is not None else (
                 image.cmd if not record.spec.get("command") else ()))
-        host, proc = self._process(record, image, argv, pod)
+        transcript = Transcript(self.clock)  # this instance's log
+        record.attempts.append(transcript)
+        host, proc = self.container_process(record, image, argv, pod, transcript.stream("stdout"),
+                                            transcript.stream("stderr"))
         program = host.find_program(argv[0], proc.env.get("PATH", "")) if argv else None
         if program is None:
             self._start_error(record, pod, argv)
@@ -368,7 +371,9 @@ class PodWorker:
             message += f". Image size: {image.size_bytes} bytes."
         self.kubelet.events.record(pod, "Normal", "Pulled", message, field_path)
 
-    def _process(self, record: ContainerRecord, image: Image, argv: list[str], pod: Obj) -> tuple[ContainerHost, Process]:
+    def container_process(self, record: ContainerRecord, image: Image, argv: list[str], pod: Obj, stdout: Output,
+                stderr: Output) -> tuple[ContainerHost, Process]:
+        """A process in the container's current instance: its filesystem, network, identity and environment."""
         assert self.netns is not None
         fs = self._filesystem(record, image)
         security = {**(self.spec.get("securityContext") or {}), **(record.spec.get("securityContext") or {})}
@@ -376,10 +381,8 @@ class PodWorker:
         gid = int(security.get("runAsGroup", image.user[1] if "runAsUser" not in security else 0))
         env = self._environment(record, image, pod)
         host = ContainerHost(self.clock, fs, self.netns.view(uid, gid), self.name, image.programs)
-        transcript = Transcript(self.clock)
-        record.attempts.append(transcript)
-        proc = Process(host=host, argv=argv, env=env, stdout=transcript.stream("stdout"),
-                       stderr=transcript.stream("stderr"), cwd=record.spec.get("workingDir") or image.workdir,
+        proc = Process(host=host, argv=argv, env=env, stdout=stdout, stderr=stderr,
+                       cwd=record.spec.get("workingDir") or image.workdir,
                        uid=uid, gid=gid, pid=host.next_pid(),
                        extra={"pod": f"{self.namespace}/{self.name}", "container": record.name})
         return host, proc
