@@ -24,7 +24,8 @@ EVENTS = ResourceKey("", "events")
 
 
 def run(scenario: Scenario, seed: int | None = None) -> RunResult:
-    clock = Clock(scenario.start, scenario.seed if seed is None else seed)
+    seed = scenario.seed if seed is None else seed
+    clock = Clock(scenario.start, seed)
     trace = Trace()
     kube = scenario.kubernetes
     git_version = NODE_IMAGES.get(kube[1], f"v{kube[0]}.{kube[1]}.0")
@@ -47,7 +48,7 @@ def run(scenario: Scenario, seed: int | None = None) -> RunResult:
     pods = _pods(cluster_obj, clock) if cluster_obj else []
     expectations = [_check(e, steps, pods) for e in scenario.expectations]
     return RunResult(
-        scenario=scenario.name, path=scenario.path, seed=clock_seed(scenario, seed),
+        scenario=scenario.name, path=scenario.path, seed=seed,
         versions={"kubernetes": f"{kube[0]}.{kube[1]}", "kubectl": kubectl, **scenario.versions_raw},
         cluster=_cluster_info(cluster_obj), steps=steps, pods=pods,
         logs=_logs(cluster_obj) if cluster_obj else [],
@@ -55,10 +56,6 @@ def run(scenario: Scenario, seed: int | None = None) -> RunResult:
         events=_events(cluster_obj) if cluster_obj else [], expectations=expectations,
         trace=[{"time": rfc3339_ms(clock.wall(r.time)), "component": r.component, "subject": r.subject,
                 "action": r.action, "reason": r.reason} for r in trace.records])
-
-
-def clock_seed(scenario: Scenario, seed: int | None) -> int:
-    return scenario.seed if seed is None else seed
 
 
 def _cluster_info(cluster: Cluster | None) -> dict[str, Any]:
