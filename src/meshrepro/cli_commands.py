@@ -41,12 +41,9 @@ def validate_command(args: argparse.Namespace, out: TextIO) -> int:
             preflight.check(model.load(path))
             out.write(f"{path}: scenario OK\n")
             continue
-        for manifest in load_file(path):
-            for problem in validate(manifest, version):
-                out.write(f"{problem}\n")
-                problems += 1
-        if not problems:
-            out.write(f"{path}: OK\n")
+        found = [problem for manifest in load_file(path) for problem in validate(manifest, version)]
+        out.write("".join(f"{problem}\n" for problem in found) or f"{path}: OK\n")
+        problems += len(found)
     if problems:
         raise InputError(f"{problems} problem(s) found")
     return 0

@@ -116,3 +116,14 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
         main(argv)
     assert exited.value.code == 2
     assert "meshrepro: error:" in capsys.readouterr().err
+
+
+def test_validate_reports_each_file(tmp_path: Path) -> None:
+    """`validate` names every problem with file:line, says OK for the good files, and exits 2 on any problem."""
+    (tmp_path / "bad.yaml").write_text(DEPLOYMENT_WITH_TYPO)
+    (tmp_path / "good.yaml").write_text("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: a}\n")
+    code, out, err = _run("validate", str(tmp_path / "bad.yaml"), str(tmp_path / "good.yaml"))
+    assert code == 2
+    assert out == (f'{tmp_path}/bad.yaml:13: Deployment "x": unknown field '
+                   f'"spec.template.spec.containers[0].imagePullPolice"\n{tmp_path}/good.yaml: OK\n')
+    assert err == "meshrepro: error: 1 problem(s) found\n"
