@@ -93,6 +93,14 @@ TABLE: dict[str, Flag] = {
         "istiod's ENABLE_NATIVE_SIDECARS=true injects istio-proxy as an init container with "
         "restartPolicy: Always, after istio-init/istio-validation and before the app's init containers "
         "(default off)"),
+    "sidecar_dns_own_chain": Flag(
+        (1, 25, 0), "istio/istio (ISTIO_OUTPUT_DNS chain; upstream PR not identified)",
+        "DNS rules live in their own chain ISTIO_OUTPUT_DNS (nat and raw) - NOT MODELLED here"),
+    "sidecar_dns_udp_via_istio_output": Flag(
+        (1, 23, 0), "istio/istio#50328 (Idempotency for istio-iptables apply flow)",
+        "DNS UDP rules go through `-A OUTPUT -p udp -j ISTIO_OUTPUT` (nat and raw) instead of being appended to "
+        "the built-in OUTPUT chains, and an explicit include-CIDR list no longer ends ISTIO_OUTPUT with "
+        "`-j RETURN` (goldens ip-range.golden 1.22.0 vs 1.23.0)"),
     "ztunnel_access_logs": Flag(
         (1, 22, 0), "istio/ztunnel#874 (Initial access logs implementation)",
         "ztunnel logs target `access`: `connection complete` (info; error level with error=\"…\" on "

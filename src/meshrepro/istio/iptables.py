@@ -1,0 +1,315 @@
+"""The iptables rules Istio installs in a pod, as iptables-restore input (`* table`, `-N`, `-A`, `COMMIT`).
+
+- `sidecar_rules`: what `istio-iptables` (istio-init, or the istio-cni plugin for sidecar pods) writes, ported
+  from `tools/istio-iptables/pkg/capture/run.go` (REDIRECT inbound mode, IPv4 only).
+- `ambient_inpod_rules`: what the istio-cni node agent writes inside an ambient pod's netns (1.21+), from
+  `cni/pkg/iptables/iptables.go` and its goldens.
+
+The text follows the upstream golden files: the restore form istio-iptables feeds iptables-restore from 1.24
+(`* nat`, `-N CHAIN`, rules in the order they are appended). Before 1.24 istio ran the same rules as separate
+`iptables -t T -A ...` commands; the rules and their order within each table are identical, so one text serves.
+`Ruleset.parse` loads it; `Ruleset.save()` prints the iptables-save form.
+
+Not modelled (raise ValueError / NotImplementedError): TPROXY interception (`-m TPROXY`), kubevirt interfaces
+(`-k`), owner-group filters, IPv6, drop-invalid, sidecar DNS rules from 1.25 (chain ISTIO_OUTPUT_DNS).
+ambient node-level rules (<=1.20) are not built: istio-facts.md section 2.1 does not transcribe them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from meshrepro.istio.versions import IstioVersion, flags
+
+# Behaviours of istio-iptables (sidecar) that versions.TABLE does not name yet. They are checked the same way
+# as versions.Flags (tuple order on full releases); move them into versions.TABLE when that file is next edited.
+ANNOTATION_PREFIX = "traffic.sidecar.istio.io/"
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    """istio-iptables flags (names as in tools/istio-iptables/pkg/cmd/root.go)."""
+
+    proxy_port: str = "15001"  # -p
+    inbound_capture_port: str = "15006"  # -z
+    proxy_uid: str = "1337"  # -u (comma list)
+    proxy_gid: str = "1337"  # -g (comma list)
+    inbound_interception_mode: str = "REDIRECT"  # -m
+    outbound_ip_ranges_include: str = "*"  # -i
+    outbound_ip_ranges_exclude: str = ""  # -x
+    inbound_ports_include: str = "*"  # -b
+    inbound_ports_exclude: str = "15090,15021,15020"  # -d (the injector's default)
+    outbound_ports_include: str = ""  # -q
+    outbound_ports_exclude: str = ""  # -o
+    exclude_interfaces: str = ""  # -c
+    kube_virt_interfaces: str = ""  # -k
+    inbound_tunnel_port: str = "15008"
+    redirect_dns: bool = False  # --redirect-dns (ISTIO_META_DNS_CAPTURE=true)
+    capture_all_dns: bool = False  # --capture-all-dns (istio-cni); else only the resolv.conf servers
+    dns_servers: tuple[str, ...] = field(default=())  # IPv4 nameservers from /etc/resolv.conf
+
+    @classmethod
+    def from_annotations(cls, annotations: Mapping[str, str], *, include_ip_ranges: str = "*",
+                         exclude_ip_ranges: str = "", include_inbound_ports: str = "*",
+                         exclude_inbound_ports: str = "", include_outbound_ports: str = "",
+                         exclude_outbound_ports: str = "", status_port: str = "15020",
+                         interception_mode: str = "REDIRECT", redirect_dns: bool = False,
+                         capture_all_dns: bool = False, dns_servers: tuple[str, ...] = ()) -> CaptureConfig:
+        """The flags the injection template passes istio-init, from the pod's annotations and the mesh
+        defaults (`global.proxy.*` values; keyword arguments)."""
+
+        def ann(name: str, default: str) -> str:
+            return annotations.get(ANNOTATION_PREFIX + name, default)
+
+        include = ann("includeOutboundIPRanges", include_ip_ranges)
+        exclude = ann("excludeOutboundIPRanges", exclude_ip_ranges)
+        # pkg/kube/inject/validate.go ValidateIncludeIPRanges / ValidateExcludeIPRanges
+        if include != "*":
+            _validate_cidr_list(include, "includeIPRanges")
+        _validate_cidr_list(exclude, "excludeIPRanges")
+        status = annotations.get("status.sidecar.istio.io/port", status_port)
+        extra = ann("excludeInboundPorts", exclude_inbound_ports)
+        # template: "15090,15021,{{ excludeInboundPort status excludeInboundPorts }}" (status port 0 is left out)
+        parts = [p for p in ([status] if status not in ("", "0") else []) + [extra] if p]
+        tail = ",".join(parts)
+        return cls(
+            inbound_interception_mode=annotations.get("sidecar.istio.io/interceptionMode", interception_mode),
+            outbound_ip_ranges_include=include,
+            outbound_ip_ranges_exclude=exclude,
+            inbound_ports_include=ann("includeInboundPorts", include_inbound_ports),
+            inbound_ports_exclude="15090,15021," + tail if tail else "15090,15021",
+            outbound_ports_include=ann("includeOutboundPorts", include_outbound_ports),
+            outbound_ports_exclude=ann("excludeOutboundPorts", exclude_outbound_ports),
+            kube_virt_interfaces=annotations.get(ANNOTATION_PREFIX + "kubevirtInterfaces", ""),
+            exclude_interfaces=annotations.get(ANNOTATION_PREFIX + "excludeInterfaces", ""),
+            redirect_dns=redirect_dns, capture_all_dns=capture_all_dns, dns_servers=dns_servers,
+        )
+
+
+def _validate_cidr_list(cidrs: str, what: str) -> None:
+    if not cidrs:
+        return
+    for cidr in cidrs.split(","):
+        try:
+            _parse_prefix(cidr)
+        except ValueError as e:
+            # Go: fmt.Errorf("%s invalid: %v", what, fmt.Errorf("failed parsing cidr '%s': %v", cidr, err)); the
+            # trailing netip.ParsePrefix message is Go's and is not reproduced word for word.
+            raise ValueError(f"{what} invalid: failed parsing cidr '{cidr}': {e}") from None
+
+
+def _parse_prefix(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """netip.ParsePrefix: an address, '/', a length; host bits may be set (istio prints the masked form)."""
+    if "/" not in cidr:
+        raise ValueError(f'netip.ParsePrefix("{cidr}"): no \'/\'')
+    address, _, bits = cidr.partition("/")
+    ip = ipaddress.ip_address(address)  # rejects surrounding spaces, as Go does
+    if not bits.isdigit():
+        raise ValueError(f'netip.ParsePrefix("{cidr}"): bad bits after slash: "{bits}"')
+    if int(bits) > ip.max_prefixlen:
+        raise ValueError(f'netip.ParsePrefix("{cidr}"): prefix length out of range')
+    return ipaddress.ip_network(f"{ip}/{bits}", strict=False)
+
+
+def _split(s: str) -> list[str]:
+    return [p.strip() for p in s.split(",") if p.strip()] if s else []
+
+
+def _ranges(cidrs: str) -> tuple[bool, list[str]]:
+    """separateV4V6 for IPv4: (wildcard, masked CIDRs)."""
+    if cidrs.strip() == "*":
+        return True, []
+    out = []
+    for cidr in _split(cidrs):
+        net = _parse_prefix(cidr)
+        if net.version == 4:
+            out.append(str(net))
+    return False, out
+
+
+class _Builder:
+    """IptablesRuleBuilder: rules per table in append order; -N for every non-built-in chain used."""
+
+    BUILTIN = frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"})
+    TABLES = ("mangle", "nat", "raw")  # the order istio's restore output prints tables
+
+    def __init__(self) -> None:
+        self.rules: dict[str, list[tuple[str, str]]] = {t: [] for t in self.TABLES}
+        self.chains: dict[str, list[str]] = {t: [] for t in self.TABLES}
+
+    def append(self, table: str, chain: str, *params: str) -> None:
+        self.chains[table].extend([] if chain in self.BUILTIN or chain in self.chains[table] else [chain])
+        self.rules[table].append((chain, " ".join(params)))
+
+    def text(self) -> str:
+        out: list[str] = []
+        for table in self.TABLES:
+            if not self.rules[table]:
+                continue
+            out.append(f"* {table}")
+            out += [f"-N {chain}" for chain in self.chains[table]]
+            out += [f"-A {chain} {params}" for chain, params in self.rules[table]]
+            out.append("COMMIT")
+        return "\n".join(out) + "\n"
+
+
+def sidecar_rules(config: CaptureConfig, version: IstioVersion) -> str:
+    """istio-iptables' rules for a sidecar pod (IptablesConfigurator.Run, IPv4, REDIRECT mode)."""
+    c = config
+    if c.inbound_interception_mode != "REDIRECT":
+        raise NotImplementedError(f"interception mode {c.inbound_interception_mode} is not modelled")
+    if c.kube_virt_interfaces:
+        raise NotImplementedError("kubevirtInterfaces (-k) is not modelled")
+    if c.redirect_dns and flags(version).sidecar_dns_own_chain:
+        raise NotImplementedError("sidecar DNS capture rules of Istio >= 1.25 (ISTIO_OUTPUT_DNS) are not modelled")
+    udp_via_output = flags(version).sidecar_dns_udp_via_istio_output
+    exclude_wild, exclude = _ranges(c.outbound_ip_ranges_exclude)
+    if exclude_wild:
+        raise ValueError("invalid value for OUTBOUND_IP_RANGES_EXCLUDE")
+    include_wild, include = _ranges(c.outbound_ip_ranges_include)
+    include_loopback = any(ipaddress.ip_network(n).overlaps(ipaddress.ip_network("127.0.0.0/8")) for n in include)
+    dns = c.redirect_dns
+    b = _Builder()
+    nat = "nat"
+    for nic in _split(c.exclude_interfaces):
+        b.append(nat, "PREROUTING", "-i", nic, "-j", "RETURN")
+        b.append(nat, "OUTPUT", "-o", nic, "-j", "RETURN")
+    b.append(nat, "ISTIO_INBOUND", "-p", "tcp", "--dport", c.inbound_tunnel_port, "-j", "RETURN")
+    b.append(nat, "ISTIO_REDIRECT", "-p", "tcp", "-j", "REDIRECT", "--to-ports", c.proxy_port)
+    b.append(nat, "ISTIO_IN_REDIRECT", "-p", "tcp", "-j", "REDIRECT", "--to-ports", c.inbound_capture_port)
+    # handleInboundPortsInclude
+    if c.inbound_ports_include:
+        b.append(nat, "PREROUTING", "-p", "tcp", "-j", "ISTIO_INBOUND")
+        if c.inbound_ports_include.strip() == "*":
+            for port in _split(c.inbound_ports_exclude):
+                b.append(nat, "ISTIO_INBOUND", "-p", "tcp", "--dport", port, "-j", "RETURN")
+            b.append(nat, "ISTIO_INBOUND", "-p", "tcp", "-j", "ISTIO_IN_REDIRECT")
+        else:
+            for port in _split(c.inbound_ports_include):
+                b.append(nat, "ISTIO_INBOUND", "-p", "tcp", "--dport", port, "-j", "ISTIO_IN_REDIRECT")
+    b.append(nat, "OUTPUT", "-p", "tcp", "-j", "ISTIO_OUTPUT")
+    for port in _split(c.outbound_ports_exclude):
+        b.append(nat, "ISTIO_OUTPUT", "-p", "tcp", "--dport", port, "-j", "RETURN")
+    b.append(nat, "ISTIO_OUTPUT", "-o", "lo", "-s", "127.0.0.6/32", "-j", "RETURN")
+    loop = "127.0.0.1/32"  # HostIPv4LoopbackCidr default
+    for kind, ids in (("uid", c.proxy_uid), ("gid", c.proxy_gid)):
+        for ident in _split(ids):
+            if dns and kind == "uid":
+                b.append(nat, "ISTIO_OUTPUT", "-o", "lo", "!", "-d", loop, "-p", "tcp", "-m", "multiport", "!",
+                         "--dports", "53," + c.inbound_tunnel_port, "-m", "owner", f"--{kind}-owner", ident,
+                         "-j", "ISTIO_IN_REDIRECT")
+            else:
+                b.append(nat, "ISTIO_OUTPUT", "-o", "lo", "!", "-d", loop, "-p", "tcp", "!", "--dport",
+                         c.inbound_tunnel_port, "-m", "owner", f"--{kind}-owner", ident, "-j", "ISTIO_IN_REDIRECT")
+            if not include_loopback:
+                if dns:
+                    b.append(nat, "ISTIO_OUTPUT", "-o", "lo", "-p", "tcp", "!", "--dport", "53", "-m", "owner", "!",
+                             f"--{kind}-owner", ident, "-j", "RETURN")
+                else:
+                    b.append(nat, "ISTIO_OUTPUT", "-o", "lo", "-m", "owner", "!", f"--{kind}-owner", ident,
+                             "-j", "RETURN")
+            b.append(nat, "ISTIO_OUTPUT", "-m", "owner", f"--{kind}-owner", ident, "-j", "RETURN")
+    if dns:
+        if c.capture_all_dns:
+            b.append(nat, "ISTIO_OUTPUT", "-p", "tcp", "--dport", "53", "-j", "REDIRECT", "--to-ports", "15053")
+        else:
+            for server in c.dns_servers:
+                b.append(nat, "ISTIO_OUTPUT", "-p", "tcp", "--dport", "53", "-d", server + "/32", "-j", "REDIRECT",
+                         "--to-ports", "15053")
+    b.append(nat, "ISTIO_OUTPUT", "-d", loop, "-j", "RETURN")
+    for cidr in exclude:
+        b.append(nat, "ISTIO_OUTPUT", "-d", cidr, "-j", "RETURN")
+    for port in _split(c.outbound_ports_include):  # handleOutboundPortsInclude
+        b.append(nat, "ISTIO_OUTPUT", "-p", "tcp", "--dport", port, "-j", "ISTIO_REDIRECT")
+    if include_wild:
+        b.append(nat, "ISTIO_OUTPUT", "-j", "ISTIO_REDIRECT")
+    elif include:
+        for cidr in include:
+            b.append(nat, "ISTIO_OUTPUT", "-d", cidr, "-j", "ISTIO_REDIRECT")
+        if not udp_via_output:
+            b.append(nat, "ISTIO_OUTPUT", "-j", "RETURN")
+    if dns:
+        _dns_udp(b, c, udp_via_output)
+    return b.text()
+
+
+def _dns_udp(b: _Builder, c: CaptureConfig, udp_via_output: bool) -> None:
+    """HandleDNSUDP + addConntrackZoneDNSUDP (owner-group filter: none)."""
+    chain = "ISTIO_OUTPUT" if udp_via_output else "OUTPUT"
+    if udp_via_output:
+        b.append("nat", "OUTPUT", "-p", "udp", "-j", "ISTIO_OUTPUT")
+        b.append("raw", "OUTPUT", "-p", "udp", "-j", "ISTIO_OUTPUT")
+    for kind, ids in (("uid", c.proxy_uid), ("gid", c.proxy_gid)):
+        for ident in _split(ids):
+            b.append("nat", chain, "-p", "udp", "--dport", "53", "-m", "owner", f"--{kind}-owner", ident, "-j", "RETURN")
+    servers = [None] if c.capture_all_dns else list(c.dns_servers)
+    for server in servers:
+        dst = () if server is None else ("-d", server + "/32")
+        b.append("nat", chain, "-p", "udp", "--dport", "53", *dst, "-j", "REDIRECT", "--to-port", "15053")
+    for kind, ids in (("uid", c.proxy_uid), ("gid", c.proxy_gid)):
+        for ident in _split(ids):
+            b.append("raw", chain, "-p", "udp", "--dport", "53", "-m", "owner", f"--{kind}-owner", ident,
+                     "-j", "CT", "--zone", "1")
+            b.append("raw", chain, "-p", "udp", "--sport", "15053", "-m", "owner", f"--{kind}-owner", ident,
+                     "-j", "CT", "--zone", "2")
+    for server in servers:
+        dst = () if server is None else ("-d", server + "/32")
+        src = () if server is None else ("-s", server + "/32")
+        b.append("raw", chain, "-p", "udp", "--dport", "53", *dst, "-j", "CT", "--zone", "2")
+        b.append("raw", "PREROUTING", "-p", "udp", "--sport", "53", *src, "-j", "CT", "--zone", "1")
+
+
+INPOD_MARK = "0x539/0xfff"
+INPOD_TPROXY_MARK = "0x111/0xfff"
+PROBE_SNAT_IP = "169.254.7.127"
+
+
+def ambient_inpod_rules(version: IstioVersion, dns_capture: bool) -> str:
+    """The rules istio-cni writes in an ambient pod's netns (1.21+; cni/pkg/iptables/iptables.go)."""
+    f = flags(version)
+    if not f.ambient_inpod_redirection:
+        raise ValueError(f"Istio {version} has no in-pod ambient redirection (node-level capture before 1.21)")
+    m, t = INPOD_MARK, INPOD_TPROXY_MARK
+    restore = f"-A ISTIO_OUTPUT -m connmark --mark {t} -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff"
+    if not f.ambient_inpod_redirect_not_tproxy:
+        # istio@1.21.0..1.23.0 cni/pkg/iptables/testdata/default.golden, grouped by table (command order kept)
+        mangle = ["* mangle", "-N ISTIO_PRERT", "-N ISTIO_OUTPUT", "-A PREROUTING -j ISTIO_PRERT",
+                  "-A OUTPUT -j ISTIO_OUTPUT",
+                  f"-A ISTIO_PRERT -m mark --mark {m} -j CONNMARK --set-xmark {t}",
+                  f"-A ISTIO_PRERT -s {PROBE_SNAT_IP} -p tcp -m tcp -j ACCEPT",
+                  "-A ISTIO_PRERT ! -d 127.0.0.1/32 -p tcp -i lo -j ACCEPT",
+                  (f"-A ISTIO_PRERT -p tcp -m tcp --dport 15008 -m mark ! --mark {m} -j TPROXY --on-port 15008 "
+                   f"--tproxy-mark {t}"),
+                  "-A ISTIO_PRERT -p tcp -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                  (f"-A ISTIO_PRERT ! -d 127.0.0.1/32 -p tcp -m mark ! --mark {m} -j TPROXY --on-port 15006 "
+                   f"--tproxy-mark {t}"),
+                  restore, "COMMIT"]
+        nat = ["* nat", "-N ISTIO_OUTPUT", "-A OUTPUT -j ISTIO_OUTPUT",
+               f"-A ISTIO_OUTPUT -d {PROBE_SNAT_IP} -p tcp -m tcp -j ACCEPT",
+               *(["-A ISTIO_OUTPUT ! -o lo -p udp -m udp --dport 53 -j REDIRECT --to-port 15053"] if dns_capture else []),
+               f"-A ISTIO_OUTPUT -p tcp -m mark --mark {t} -j ACCEPT",
+               "-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -j ACCEPT",
+               f"-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -p tcp -m mark ! --mark {m} -j REDIRECT --to-ports 15001",
+               "COMMIT"]
+        return "\n".join(mangle + nat) + "\n"
+    # istio@1.24.0 cni/pkg/iptables/testdata/default.golden (DNS lines only with dns_capture)
+    mangle = ["* mangle", "-N ISTIO_PRERT", "-N ISTIO_OUTPUT", "-A PREROUTING -j ISTIO_PRERT",
+              "-A OUTPUT -j ISTIO_OUTPUT", f"-A ISTIO_PRERT -m mark --mark {m} -j CONNMARK --set-xmark {t}",
+              restore, "COMMIT"]
+    nat_dns = [f"-A ISTIO_OUTPUT ! -o lo -p udp -m mark ! --mark {m} -m udp --dport 53 -j REDIRECT --to-port 15053",
+               f"-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -p tcp --dport 53 -m mark ! --mark {m} -j REDIRECT --to-ports 15053"]
+    nat = ["* nat", "-N ISTIO_PRERT", "-N ISTIO_OUTPUT", "-A OUTPUT -j ISTIO_OUTPUT", "-A PREROUTING -j ISTIO_PRERT",
+           f"-A ISTIO_PRERT -s {PROBE_SNAT_IP} -p tcp -m tcp -j ACCEPT",
+           f"-A ISTIO_OUTPUT -d {PROBE_SNAT_IP} -p tcp -m tcp -j ACCEPT",
+           f"-A ISTIO_PRERT ! -d 127.0.0.1/32 -p tcp ! --dport 15008 -m mark ! --mark {m} -j REDIRECT --to-ports 15006",
+           *(nat_dns if dns_capture else []),
+           f"-A ISTIO_OUTPUT -p tcp -m mark --mark {t} -j ACCEPT",
+           "-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -j ACCEPT",
+           f"-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -p tcp -m mark ! --mark {m} -j REDIRECT --to-ports 15001",
+           "COMMIT"]
+    raw = ["* raw", "-N ISTIO_OUTPUT", "-N ISTIO_PRERT", "-A PREROUTING -j ISTIO_PRERT", "-A OUTPUT -j ISTIO_OUTPUT",
+           f"-A ISTIO_OUTPUT -p udp -m mark --mark {m} -m udp --dport 53 -j CT --zone 1",
+           f"-A ISTIO_PRERT -p udp -m mark ! --mark {m} -m udp --sport 53 -j CT --zone 1", "COMMIT"]
+    return "\n".join(mangle + nat + (raw if dns_capture else [])) + "\n"
