@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from meshrepro.kube.versions import flags
 from meshrepro.manifests.defaults import apply_defaults
 from meshrepro.manifests.kinds import KindRegistry
 from meshrepro.manifests.patch import (
@@ -78,7 +79,7 @@ def _deployment(containers, strategy=None):
 def test_three_way_merge_matches_kubectl_apply():
     first = _deployment([{"name": "a", "image": "nginx:1", "env": [{"name": "X", "value": "1"}]},
                          {"name": "b", "image": "busybox"}])
-    live = apply_defaults(with_last_applied(first), (1, 29))
+    live = apply_defaults(with_last_applied(first), flags((1, 29)))
     second = _deployment([{"name": "a", "image": "nginx:2"}], strategy={"type": "Recreate"})
     patch = three_way_merge(first, with_last_applied(second), live, DEPLOY)
     patch["metadata"]["annotations"][LAST_APPLIED] = "..."

@@ -15,17 +15,9 @@ change text names both the main PR and the backport.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from meshrepro.sim.versions import Flag, Flags
 
 IstioVersion = tuple[int, int, int]  # (major, minor, patch), e.g. (1, 22, 2)
-
-
-@dataclass(frozen=True)
-class Flag:
-    since: IstioVersion  # first release with the behaviour
-    change: str  # upstream PR / commit
-    summary: str
-    until: IstioVersion | None = None  # first release *without* it, if it was removed
 
 
 # name -> when the behaviour holds. Keep sorted by name.
@@ -143,20 +135,8 @@ SUPPORTED: list[IstioVersion] = [
 DEFAULT_VERSION: IstioVersion = (1, 22, 0)
 
 
-@dataclass(frozen=True)
-class Flags:
-    version: IstioVersion
-
-    def __getattr__(self, name: str) -> bool:
-        try:
-            flag = TABLE[name]
-        except KeyError:
-            raise AttributeError(f"unknown Istio behaviour flag {name!r}") from None
-        return flag.since <= self.version and (flag.until is None or self.version < flag.until)
-
-
 def flags(version: IstioVersion) -> Flags:
-    return Flags(version)
+    return Flags("Istio", TABLE, version)
 
 
 def parse_version(text: str) -> IstioVersion:

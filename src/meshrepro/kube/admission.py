@@ -56,7 +56,7 @@ class Admission:
         denial = self._namespace_lifecycle(request)
         if denial is not None:
             return denial
-        obj = apply_defaults(request.object, self.version)
+        obj = apply_defaults(request.object, flags(self.version))
         _drop_disabled_fields(obj, flags(self.version))
         request = _with_object(request, obj)
         if request.kind.kind == "Pod" and request.operation == "CREATE":

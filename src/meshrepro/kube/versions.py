@@ -6,17 +6,9 @@ release that introduced the behaviour and the upstream change, so a reader can c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from meshrepro.sim.versions import Flag, Flags
 
 KubeVersion = tuple[int, int]  # (major, minor), e.g. (1, 29)
-
-
-@dataclass(frozen=True)
-class Flag:
-    since: KubeVersion  # first minor release with the behaviour
-    change: str  # upstream PR / commit / KEP
-    summary: str
-    until: KubeVersion | None = None  # first minor release *without* it, if it was removed
 
 
 # name -> when the behaviour holds. Keep sorted by name.
@@ -38,11 +30,19 @@ TABLE: dict[str, Flag] = {
         (1, 31), "kubernetes/kubernetes#125510 (release boundary UNCONFIRMED)",
         "the job-controller adds SuccessCriteriaMet / FailureTarget before Complete / Failed, and Complete "
         "gets reason CompletionsReached, message `Reached expected number of succeeded pods`"),
+    "job_manual_selector": Flag(
+        (1, 29), "kubernetes/kubernetes#120206", "Job defaulting sets spec.manualSelector: false"),
+    "job_pod_replacement_policy": Flag(
+        (1, 29), "KEP-3939 (JobPodReplacementPolicy beta, on by default)",
+        "Job defaulting sets spec.podReplacementPolicy: TerminatingOrFailed"),
     "kubeadm_cluster_admins_group": Flag(
         (1, 29), "kubernetes/kubernetes#121305 (KEP-4214)",
         "kubeadm's admin.conf user is in group kubeadm:cluster-admins (bound to cluster-admin by the "
         "ClusterRoleBinding kubeadm:cluster-admins) instead of system:masters; super-admin.conf keeps "
         "system:masters"),
+    "omit_null_creation_timestamp": Flag(
+        (1, 34), "kubernetes/kubernetes#130989 (release UNCONFIRMED: inferred from the merge date)",
+        "pod templates no longer carry `metadata.creationTimestamp: null`"),
     "pod_ready_to_start_containers_condition": Flag(
         (1, 29), "kubernetes/kubernetes#119659 (KEP-3085 beta)",
         "kubelet writes the PodReadyToStartContainers condition (feature gate on by default)"),
@@ -74,29 +74,20 @@ TABLE: dict[str, Flag] = {
     "statefulset_pod_index_label": Flag(
         (1, 28), "KEP-4017 (PodIndexLabel beta, on by default)",
         "StatefulSet pods carry the label apps.kubernetes.io/pod-index with their ordinal"),
+    "statefulset_pvc_retention_policy": Flag(
+        (1, 27), "KEP-1847 (StatefulSetAutoDeletePVC beta, on by default)",
+        "StatefulSet defaulting sets persistentVolumeClaimRetentionPolicy Retain/Retain"),
     "token_node_claims": Flag(
         (1, 30), "kubernetes/kubernetes#123135 (ServiceAccountTokenJTI + PodNodeInfo beta)",
         "bound service account tokens carry jti and the node's name and uid"),
 }
 
-SUPPORTED = [(1, minor) for minor in range(27, 34)]
+SUPPORTED = [(1, minor) for minor in range(27, 34)]  # flags may name later releases (1.34) for fidelity
 DEFAULT_VERSION: KubeVersion = (1, 29)
 
 
-@dataclass(frozen=True)
-class Flags:
-    version: KubeVersion
-
-    def __getattr__(self, name: str) -> bool:
-        try:
-            flag = TABLE[name]
-        except KeyError:
-            raise AttributeError(f"unknown Kubernetes behaviour flag {name!r}") from None
-        return flag.since <= self.version and (flag.until is None or self.version < flag.until)
-
-
 def flags(version: KubeVersion) -> Flags:
-    return Flags(version)
+    return Flags("Kubernetes", TABLE, version)
 
 
 def parse_version(text: str) -> KubeVersion:

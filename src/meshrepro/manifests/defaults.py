@@ -14,39 +14,24 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-KubeVersion = tuple[int, int]
+from meshrepro.sim.versions import Flags
+
 Obj = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Change:
-    since: KubeVersion
-    change: str  # upstream PR / KEP
+def apply_defaults(obj: Obj, features: Flags) -> Obj:
+    """A defaulted copy of `obj`, as the API server of that release stores it.
 
-
-# Defaulting that changed between releases (manifests may not import kube.versions: layer rule).
-CHANGES: dict[str, Change] = {
-    "job_manual_selector": Change((1, 29), "kubernetes/kubernetes#120206 defaults manualSelector to false"),
-    "job_pod_replacement_policy": Change((1, 29), "KEP-3939 JobPodReplacementPolicy beta, on by default"),
-    "omit_null_creation_timestamp": Change((1, 34), "kubernetes/kubernetes#130989 omits creationTimestamp: null"),
-    "statefulset_pvc_retention_policy": Change((1, 27), "KEP-1847 StatefulSetAutoDeletePVC beta, on by default"),
-}
-
-
-def _has(name: str, version: KubeVersion) -> bool:
-    return CHANGES[name].since <= version
-
-
-def apply_defaults(obj: Obj, kube_version: KubeVersion) -> Obj:
-    """A defaulted copy of `obj`, as the API server stores it."""
+    `features` is the release's Kubernetes behaviour flags (`kube.versions.flags(version)`), handed in
+    because this layer may not import `kube`.
+    """
     result = copy.deepcopy(obj)
     group_kind = (str(result.get("apiVersion", "")).rpartition("/")[0], result.get("kind"))
     handler = _BY_KIND.get(group_kind)
     if handler is not None:
-        handler(result, kube_version)
+        handler(result, features)
     return result
 
 
@@ -57,7 +42,7 @@ def _sub(parent: Obj, key: str) -> Obj:
     return parent[key]
 
 
-def _pod(obj: Obj, version: KubeVersion) -> None:
+def _pod(obj: Obj, features: Flags) -> None:
     spec = _sub(obj, "spec")
     _pod_spec(spec)
     spec.setdefault("enableServiceLinks", True)  # SetDefaults_Pod only: templates do not get it
@@ -79,9 +64,9 @@ def _requests_from_limits(container: Obj) -> None:
             requests.setdefault(name, value)
 
 
-def _template(template: Obj, version: KubeVersion) -> None:
+def _template(template: Obj, features: Flags) -> None:
     metadata = _sub(template, "metadata")
-    if not _has("omit_null_creation_timestamp", version):
+    if not features.omit_null_creation_timestamp:
         metadata.setdefault("creationTimestamp", None)  # metav1.Time is a struct: encoded as null
     _pod_spec(_sub(template, "spec"))
 
@@ -153,7 +138,7 @@ def _volume(volume: Obj) -> None:
         volume["hostPath"].setdefault("type", "")
 
 
-def _deployment(obj: Obj, version: KubeVersion) -> None:
+def _deployment(obj: Obj, features: Flags) -> None:
     spec = _sub(obj, "spec")
     spec.setdefault("replicas", 1)
     strategy = _sub(spec, "strategy")
@@ -164,16 +149,16 @@ def _deployment(obj: Obj, version: KubeVersion) -> None:
         rolling.setdefault("maxSurge", "25%")
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
-    _template(_sub(spec, "template"), version)
+    _template(_sub(spec, "template"), features)
 
 
-def _replica_set(obj: Obj, version: KubeVersion) -> None:
+def _replica_set(obj: Obj, features: Flags) -> None:
     spec = _sub(obj, "spec")
     spec.setdefault("replicas", 1)
-    _template(_sub(spec, "template"), version)
+    _template(_sub(spec, "template"), features)
 
 
-def _daemon_set(obj: Obj, version: KubeVersion) -> None:
+def _daemon_set(obj: Obj, features: Flags) -> None:
     spec = _sub(obj, "spec")
     strategy = _sub(spec, "updateStrategy")
     strategy.setdefault("type", "RollingUpdate")
@@ -182,10 +167,10 @@ def _daemon_set(obj: Obj, version: KubeVersion) -> None:
         rolling.setdefault("maxUnavailable", 1)
         rolling.setdefault("maxSurge", 0)
     spec.setdefault("revisionHistoryLimit", 10)
-    _template(_sub(spec, "template"), version)
+    _template(_sub(spec, "template"), features)
 
 
-def _stateful_set(obj: Obj, version: KubeVersion) -> None:
+def _stateful_set(obj: Obj, features: Flags) -> None:
     spec = _sub(obj, "spec")
     spec.setdefault("podManagementPolicy", "OrderedReady")
     strategy = _sub(spec, "updateStrategy")
@@ -194,51 +179,51 @@ def _stateful_set(obj: Obj, version: KubeVersion) -> None:
         _sub(strategy, "rollingUpdate")
     if strategy["type"] == "RollingUpdate" and isinstance(strategy.get("rollingUpdate"), dict):
         strategy["rollingUpdate"].setdefault("partition", 0)
-    if _has("statefulset_pvc_retention_policy", version):
+    if features.statefulset_pvc_retention_policy:
         policy = _sub(spec, "persistentVolumeClaimRetentionPolicy")
         policy.setdefault("whenDeleted", "Retain")
         policy.setdefault("whenScaled", "Retain")
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
-    _template(_sub(spec, "template"), version)
+    _template(_sub(spec, "template"), features)
     for claim in spec.get("volumeClaimTemplates") or []:
         _sub(claim, "spec").setdefault("volumeMode", "Filesystem")
 
 
-def _job(obj: Obj, version: KubeVersion) -> None:
-    _job_spec(_sub(obj, "spec"), version)
+def _job(obj: Obj, features: Flags) -> None:
+    _job_spec(_sub(obj, "spec"), features)
     labels = ((obj["spec"].get("template") or {}).get("metadata") or {}).get("labels")
     if labels and not (obj.get("metadata") or {}).get("labels"):
         _sub(obj, "metadata")["labels"] = dict(labels)
 
 
-def _job_spec(spec: Obj, version: KubeVersion) -> None:
+def _job_spec(spec: Obj, features: Flags) -> None:
     if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"] = 1
     spec.setdefault("parallelism", 1)
     spec.setdefault("backoffLimit", 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6)
     spec.setdefault("completionMode", "NonIndexed")
     spec.setdefault("suspend", False)
-    if _has("job_pod_replacement_policy", version):
+    if features.job_pod_replacement_policy:
         spec.setdefault("podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
-    if _has("job_manual_selector", version):
+    if features.job_manual_selector:
         spec.setdefault("manualSelector", False)
-    _template(_sub(spec, "template"), version)
+    _template(_sub(spec, "template"), features)
 
 
-def _cron_job(obj: Obj, version: KubeVersion) -> None:
+def _cron_job(obj: Obj, features: Flags) -> None:
     spec = _sub(obj, "spec")
     spec.setdefault("concurrencyPolicy", "Allow")
     spec.setdefault("suspend", False)
     spec.setdefault("successfulJobsHistoryLimit", 3)
     spec.setdefault("failedJobsHistoryLimit", 1)
     job_template = _sub(spec, "jobTemplate")
-    _job_spec(_sub(job_template, "spec"), version)
-    if not _has("omit_null_creation_timestamp", version):
+    _job_spec(_sub(job_template, "spec"), features)
+    if not features.omit_null_creation_timestamp:
         _sub(job_template, "metadata").setdefault("creationTimestamp", None)
 
 
-def _service(obj: Obj, version: KubeVersion) -> None:
+def _service(obj: Obj, features: Flags) -> None:
     spec = _sub(obj, "spec")
     spec.setdefault("sessionAffinity", "None")
     if spec["sessionAffinity"] == "None":
@@ -264,7 +249,7 @@ def _service(obj: Obj, version: KubeVersion) -> None:
         spec.setdefault("ipFamilies", ["IPv4"])
 
 
-def _namespace(obj: Obj, version: KubeVersion) -> None:
+def _namespace(obj: Obj, features: Flags) -> None:
     name = (obj.get("metadata") or {}).get("name")
     if name:
         _sub(_sub(obj, "metadata"), "labels")["kubernetes.io/metadata.name"] = name
@@ -272,29 +257,29 @@ def _namespace(obj: Obj, version: KubeVersion) -> None:
     _sub(obj, "status").setdefault("phase", "Active")
 
 
-def _secret(obj: Obj, version: KubeVersion) -> None:
+def _secret(obj: Obj, features: Flags) -> None:
     obj.setdefault("type", "Opaque")
 
 
-def _endpoints(obj: Obj, version: KubeVersion) -> None:
+def _endpoints(obj: Obj, features: Flags) -> None:
     for subset in obj.get("subsets") or []:
         for port in subset.get("ports") or []:
             port.setdefault("protocol", "TCP")
 
 
-def _pvc(obj: Obj, version: KubeVersion) -> None:
+def _pvc(obj: Obj, features: Flags) -> None:
     _sub(obj, "spec").setdefault("volumeMode", "Filesystem")
     _sub(obj, "status").setdefault("phase", "Pending")
 
 
-_BY_KIND: dict[tuple[str, Any], Callable[[Obj, KubeVersion], None]] = {
+_BY_KIND: dict[tuple[str, Any], Callable[[Obj, Flags], None]] = {
     ("", "Pod"): _pod,
     ("", "Service"): _service,
     ("", "Namespace"): _namespace,
     ("", "Secret"): _secret,
     ("", "Endpoints"): _endpoints,
     ("", "PersistentVolumeClaim"): _pvc,
-    ("", "PodTemplate"): lambda obj, version: _template(_sub(obj, "template"), version),
+    ("", "PodTemplate"): lambda obj, features: _template(_sub(obj, "template"), features),
     ("apps", "Deployment"): _deployment,
     ("apps", "ReplicaSet"): _replica_set,
     ("apps", "DaemonSet"): _daemon_set,
