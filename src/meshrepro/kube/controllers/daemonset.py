@@ -18,11 +18,11 @@ from meshrepro.kube.controllers.util import (
     NODES,
     PODS,
     RateLimitedQueue,
+    create_pod,
     error_message,
     is_pod_active,
     is_pod_available,
     is_pod_ready,
-    namespace_terminating,
     owned_by,
     pod_from_template,
     without_zeros,
@@ -130,13 +130,7 @@ class DaemonSetController(Controller):
         pod = pod_from_template(template, owner_reference(ds), generate_name=f"{ds['metadata']['name']}-")
         pod["spec"]["affinity"] = {**(pod["spec"].get("affinity") or {}), **_node_affinity(node)}
         pod["spec"]["tolerations"] = daemon_tolerations(pod["spec"])
-        result = self.ctx.client.create("v1", "pods", ds["metadata"]["namespace"], pod)
-        if not result.ok:
-            if not namespace_terminating(result):
-                self.recorder.record(ds, "Warning", "FailedCreate", f"Error creating: {error_message(result)}")
-            return error_message(result)
-        self.recorder.record(ds, "Normal", "SuccessfulCreate", f"Created pod: {result.body['metadata']['name']}")
-        return ""
+        return create_pod(self.ctx, self.recorder, ds, pod)
 
     def _delete(self, ds: Obj, pods: list[Obj]) -> str:
         for pod in pods:

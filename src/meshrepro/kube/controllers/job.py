@@ -17,9 +17,9 @@ from meshrepro.kube.controllers.util import (
     JOBS,
     PODS,
     RateLimitedQueue,
+    create_pod,
     error_message,
     is_pod_ready,
-    namespace_terminating,
     owned_by,
     pod_from_template,
 )
@@ -154,12 +154,9 @@ class JobController(Controller):
         for _ in range(diff):
             pod = pod_from_template(job["spec"]["template"], owner_reference(job),
                                     generate_name=f"{job['metadata']['name']}-")
-            result = self.ctx.client.create("v1", "pods", namespace, pod)
-            if not result.ok:
-                if not namespace_terminating(result):
-                    self.recorder.record(job, "Warning", "FailedCreate", f"Error creating: {error_message(result)}")
-                return error_message(result)
-            self.recorder.record(job, "Normal", "SuccessfulCreate", f"Created pod: {result.body['metadata']['name']}")
+            error = create_pod(self.ctx, self.recorder, job, pod)
+            if error:
+                return error
         return ""
 
     def _delete_all(self, job: Obj, pods: list[Obj]) -> str:

@@ -16,12 +16,12 @@ from meshrepro.kube.controllers.util import (
     PODS,
     REPLICA_SETS,
     RateLimitedQueue,
+    create_pod,
     deletion_rank,
     error_message,
     is_pod_active,
     is_pod_available,
     is_pod_ready,
-    namespace_terminating,
     pod_from_template,
     remove_condition,
     set_condition,
@@ -108,14 +108,7 @@ class ReplicaSetController(Controller):
 
     def _create_one(self, rs: Obj, template: Obj, owner: dict[str, Any]) -> str:
         pod = pod_from_template(template, owner, generate_name=f"{rs['metadata']['name']}-")
-        result = self.ctx.client.create("v1", "pods", rs["metadata"]["namespace"], pod)
-        if not result.ok:
-            message = error_message(result)
-            if not namespace_terminating(result):
-                self.recorder.record(rs, "Warning", "FailedCreate", f"Error creating: {message}")
-            return message
-        self.recorder.record(rs, "Normal", "SuccessfulCreate", f"Created pod: {result.body['metadata']['name']}")
-        return ""
+        return create_pod(self.ctx, self.recorder, rs, pod)
 
     def _delete(self, rs: Obj, victims: list[Obj]) -> str:
         first_error = ""

@@ -18,7 +18,8 @@ from meshrepro.kube.store import Obj, ResourceKey
 from meshrepro.sim.clock import parse_rfc3339
 
 if TYPE_CHECKING:
-    from meshrepro.kube.controllers.base import Controller, Key
+    from meshrepro.kube.controllers.base import Controller, ControllerContext, Key
+    from meshrepro.kube.events import EventRecorder
 
 PODS = ResourceKey("", "pods")
 NAMESPACES = ResourceKey("", "namespaces")
@@ -102,6 +103,19 @@ def owned_by(obj: Obj, owner: Obj) -> bool:
         if ref.get("controller") and ref.get("uid") == owner["metadata"].get("uid"):
             return True
     return False
+
+
+def create_pod(ctx: ControllerContext, recorder: EventRecorder, owner: Obj, pod: Obj) -> str:
+    """controller.RealPodControl.CreatePods: create, then a SuccessfulCreate or FailedCreate event on the
+    owner (none while its namespace terminates); returns the error message, '' on success."""
+    result = ctx.client.create("v1", "pods", owner["metadata"]["namespace"], pod)
+    if not result.ok:
+        message = error_message(result)
+        if not namespace_terminating(result):
+            recorder.record(owner, "Warning", "FailedCreate", f"Error creating: {message}")
+        return message
+    recorder.record(owner, "Normal", "SuccessfulCreate", f"Created pod: {result.body['metadata']['name']}")
+    return ""
 
 
 def selector_matches(selector: dict[str, Any] | None, obj: Obj) -> bool:
