@@ -19,7 +19,7 @@ from meshrepro.kube.controllers.util import (
     PODS,
     RateLimitedQueue,
     create_pod,
-    error_message,
+    delete_pods,
     is_pod_active,
     is_pod_available,
     is_pod_ready,
@@ -133,13 +133,7 @@ class DaemonSetController(Controller):
         return create_pod(self.ctx, self.recorder, ds, pod)
 
     def _delete(self, ds: Obj, pods: list[Obj]) -> str:
-        for pod in pods:
-            result = self.ctx.client.delete("v1", "pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
-            if result.ok:
-                self.recorder.record(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
-            elif result.status != 404:
-                return error_message(result)
-        return ""
+        return delete_pods(self.ctx, self.recorder, ds, pods)
 
     def _rolling_update(self, ds: Obj, pods: list[Obj], revision: str) -> str:
         """maxUnavailable 1: an out-of-date pod is replaced only while every other pod is available."""

@@ -18,6 +18,7 @@ from meshrepro.kube.controllers.util import (
     PODS,
     RateLimitedQueue,
     create_pod,
+    delete_pods,
     error_message,
     is_pod_ready,
     owned_by,
@@ -160,10 +161,4 @@ class JobController(Controller):
         return ""
 
     def _delete_all(self, job: Obj, pods: list[Obj]) -> str:
-        for pod in pods:
-            result = self.ctx.client.delete("v1", "pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
-            if result.ok:
-                self.recorder.record(job, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
-            elif result.status != 404:
-                return error_message(result)
-        return ""
+        return delete_pods(self.ctx, self.recorder, job, pods)

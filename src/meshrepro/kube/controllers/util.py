@@ -118,6 +118,17 @@ def create_pod(ctx: ControllerContext, recorder: EventRecorder, owner: Obj, pod:
     return ""
 
 
+def delete_pods(ctx: ControllerContext, recorder: EventRecorder, owner: Obj, pods: list[Obj]) -> str:
+    """Delete pods with a SuccessfulDelete event each; stops at the first error (a pod already gone is fine)."""
+    for pod in pods:
+        result = ctx.client.delete("v1", "pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
+        if result.ok:
+            recorder.record(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
+        elif result.status != 404:
+            return error_message(result)
+    return ""
+
+
 def selector_matches(selector: dict[str, Any] | None, obj: Obj) -> bool:
     """A LabelSelector object against an object's labels; a nil selector matches nothing."""
     if selector is None:
