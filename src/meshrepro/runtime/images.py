@@ -79,7 +79,10 @@ class Catalogue:
         if reference not in self._built:
             ref = parse_image(reference)
             factory = self._images.get(ref.short)
-            self._built[reference] = factory(ref.tag) if factory is not None else None
+            try:
+                self._built[reference] = factory(ref.tag) if factory is not None else None
+            except ValueError:  # a tag the image never had (e.g. istio/ztunnel:latest)
+                self._built[reference] = None
         return self._built[reference]
 
     def names(self) -> list[str]:
