@@ -125,6 +125,19 @@ class DnsReply:
     addresses: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class TunnelRoute:
+    """`ip rule add fwmark MARK/MASK lookup TABLE` whose table's default route is a tunnel device (geneve)
+    to another namespace: how istio-cni <=1.20 steered pod traffic into the node's ztunnel."""
+
+    mark: int
+    mask: int
+    table: int
+    device: str  # the device in this namespace (istioout, istioin)
+    peer: str  # the namespace name at the tunnel's far end
+    peer_device: str  # the device packets arrive on there (pistioout, pistioin)
+
+
 class NetNamespace:
     """One network namespace: its addresses, listeners, output hooks and resolver."""
 
@@ -140,6 +153,7 @@ class NetNamespace:
         self._interfaces: Interfaces | None = None
         self.devices: dict[str, list[str]] = {}  # set for nodes (eth0 plus the pods' veths); pods get eth0
         self.routes: list[tuple[str, str]] = []  # (cidr, device) besides the default route
+        self.tunnel_routes: list[TunnelRoute] = []  # policy routing by packet mark, checked after PREROUTING
         self.veth: str | None = None  # for pods: the name of the node side of their veth
         self._interfaces_for = -1
         self.listeners: dict[tuple[str, str, int], Listener | DatagramListener] = {}
@@ -181,6 +195,9 @@ class NetNamespace:
     def listener_for(self, protocol: str, ip: str, port: int) -> Listener | DatagramListener | None:
         return self.listeners.get((protocol, ip, port)) or self.listeners.get((protocol, ANY, port))
 
+    def tunnel_for(self, mark: int) -> TunnelRoute | None:
+        return next((t for t in self.tunnel_routes if mark & t.mask == t.mark), None)
+
     def view(self, uid: int = 0, gid: int = 0) -> NamespaceView:
         return NamespaceView(self, uid, gid)
 
@@ -219,15 +236,19 @@ class Network:
     # -- the walk -------------------------------------------------------------------------
 
     def dial(self, ns: NetNamespace, ip: str, port: int, *, protocol: str = "tcp", timeout: float = 30.0,
-             uid: int = 0, gid: int = 0) -> Wait:
-        """Open a connection from `ns`; returns a ClientConnection or a NetError after the time it takes."""
+             uid: int = 0, gid: int = 0, mark: int = 0, source_ip: str | None = None, owner: str | None = None
+             ) -> Wait:
+        """Open a connection from `ns`; returns a ClientConnection or a NetError after the time it takes.
+
+        `mark` is the socket's SO_MARK (proxies mark their own sockets so capture rules skip them);
+        `source_ip` binds a transparent socket to an address the namespace does not own (IP_TRANSPARENT)."""
         record = ConnectionRecord(
             id=len(self.connections) + 1, time=self.clock.now, protocol=protocol,
-            source=(self._source_address(ns, ip), ns.ephemeral_port()), source_owner=ns.owner,
+            source=(source_ip or self._source_address(ns, ip), ns.ephemeral_port()), source_owner=owner or ns.owner,
             destination=(ip, port),
         )
         self.connections.append(record)
-        target = self._route(ns, record, uid, gid)
+        target = self._route(ns, record, uid, gid, mark)
         if record.seen_source is None:
             record.seen_source = record.source
         if isinstance(target, NetError):
@@ -260,27 +281,27 @@ class Network:
                 return addresses[0]
         return ns.primary
 
-    def _route(self, ns: NetNamespace, record: ConnectionRecord, uid: int, gid: int
+    def _route(self, ns: NetNamespace, record: ConnectionRecord, uid: int, gid: int, mark: int
                ) -> tuple[NetNamespace, Address] | NetError:
         """The first packet's path: the sender's OUTPUT rules, its node's PREROUTING rules (packets from
         pods cross the veth into the node), then the receiver's PREROUTING rules."""
         source, destination = record.source, record.destination
-        outcome = self._netfilter(ns, "output", record, source, destination, uid=uid, gid=gid)
+        outcome = self._netfilter(ns, "output", record, source, destination, uid=uid, gid=gid, mark=mark)
         if isinstance(outcome, NetError):
             return outcome
-        source, destination, local = outcome
+        source, destination, local, _ = outcome
         if local is not None:
             return ns, local
+        current = ns
         node = self.namespaces.get(f"node:{ns.node}") if ns.node is not None else None
         if node is not None and node is not ns:
-            outcome = self._netfilter(node, "prerouting", record, source, destination, in_interface=_veth(ns))
-            if isinstance(outcome, NetError):
-                return outcome
-            source, destination, local = outcome
-            record.seen_source = source
+            # The mark does not cross the veth: the kernel scrubs it when a packet changes namespace.
+            arrived = self._prerouting(node, record, source, destination, _veth(ns))
+            if isinstance(arrived, NetError):
+                return arrived
+            current, source, destination, local = arrived
             if local is not None:
-                return node, local
-        current = ns
+                return current, local
         for _ in range(MAX_FORWARDS):
             owner = self.owner_of(destination[0])
             if owner is None:
@@ -289,26 +310,44 @@ class Network:
             if owner is current:
                 return owner, destination
             record.hop("routing", f"delivered to {owner.owner}", f"{destination[0]} is an address of {owner.name}")
-            outcome = self._netfilter(owner, "prerouting", record, source, destination)
-            if isinstance(outcome, NetError):
-                return outcome
-            source, destination, local = outcome
-            record.seen_source = source
+            arrived = self._prerouting(owner, record, source, destination, "")
+            if isinstance(arrived, NetError):
+                return arrived
+            current, source, destination, local = arrived
             if local is not None:
-                return owner, local
-            current = owner  # DNATed elsewhere (a node port to a pod): the receiver forwards it on
+                return current, local
+            # DNATed elsewhere (a node port to a pod) or tunnelled on: the receiver forwards it
         record.hop("routing", "forwarding loop", "the packet's TTL runs out")
         return NetError(NetErrorKind.TIMEOUT, record.destination, record.source)
 
+    def _prerouting(self, ns: NetNamespace, record: ConnectionRecord, source: Address, destination: Address,
+                    in_interface: str) -> tuple[NetNamespace, Address, Address, Address | None] | NetError:
+        """A packet arriving in `ns`: its PREROUTING rules, then policy routing by mark into a tunnel."""
+        for _ in range(MAX_FORWARDS):
+            outcome = self._netfilter(ns, "prerouting", record, source, destination, in_interface=in_interface)
+            if isinstance(outcome, NetError):
+                return outcome
+            source, destination, local, mark = outcome
+            record.seen_source = source
+            tunnel = ns.tunnel_for(mark) if local is None and ns.tunnel_routes else None
+            peer = self.namespaces.get(tunnel.peer) if tunnel is not None else None
+            if tunnel is None or peer is None:
+                return ns, source, destination, local
+            record.hop("routing", f"fwmark {mark:#x} -> table {tunnel.table} -> {tunnel.device}",
+                       f"tunnelled to {peer.owner}, arriving on {tunnel.peer_device}")
+            ns, in_interface = peer, tunnel.peer_device
+        record.hop("routing", "tunnel loop", "the packet's TTL runs out")
+        return NetError(NetErrorKind.TIMEOUT, record.destination, record.source)
+
     def _netfilter(self, ns: NetNamespace, path: str, record: ConnectionRecord, source: Address,
-                   destination: Address, *, uid: int | None = None, gid: int | None = None, in_interface: str = ""
-                   ) -> tuple[Address, Address, Address | None] | NetError:
-        """Run one namespace's rules; returns (source, destination, local delivery address or None)."""
+                   destination: Address, *, uid: int | None = None, gid: int | None = None, in_interface: str = "",
+                   mark: int = 0) -> tuple[Address, Address, Address | None, int] | NetError:
+        """Run one namespace's rules; returns (source, destination, local delivery address or None, mark)."""
         if ns.ruleset.empty:
             local = destination if path == "output" and ns.is_local(destination[0]) else None
-            return source, destination, local
+            return source, destination, local, mark
         packet = NfPacket(record.protocol, source, destination, ns.interfaces, in_interface=in_interface,
-                          uid=uid, gid=gid)
+                          uid=uid, gid=gid, mark=mark)
         outcome = evaluate(ns.ruleset, packet, "output" if path == "output" else "prerouting",  # type: ignore[arg-type]
                            rng=self.clock.rng, ipsets=ns.ipsets)
         component = f"iptables in {ns.owner}"
@@ -322,8 +361,8 @@ class Network:
             record.hop(component, f"destination {destination[0]}:{destination[1]} -> "
                                   f"{outcome.destination[0]}:{outcome.destination[1]}", "NAT")
         if outcome.route == "local":
-            return outcome.source, outcome.destination, outcome.tproxy or outcome.destination
-        return outcome.source, outcome.destination, None
+            return outcome.source, outcome.destination, outcome.tproxy or outcome.destination, outcome.mark
+        return outcome.source, outcome.destination, None, outcome.mark
 
     def _fail(self, record: ConnectionRecord, error: NetError, timeout: float) -> Wait:
         record.outcome = error.kind.value
