@@ -21,6 +21,7 @@ class Workload:
     canonical_revision: str = ""
     workload_name: str = ""  # the owning Deployment/ReplicaSet's name, as istiod derives it
     services: tuple[str, ...] = field(default=())  # "<namespace>/<hostname>" of every Service selecting the pod
+    service_ports: tuple[tuple[str, int, int], ...] = field(default=())  # (service, port, target port)
     pod_uid: str = ""  # the pod's metadata.uid (what ZDS identifies pods by)
 
     @property

@@ -94,6 +94,9 @@ class Store:
     def watch(self, watcher: Watcher, key: ResourceKey | None = None) -> None:
         self._watchers.append((key, watcher))
 
+    def unwatch(self, watcher: Watcher, key: ResourceKey | None = None) -> None:
+        self._watchers = [(k, w) for k, w in self._watchers if not (w == watcher and k == key)]
+
     def _notify(self, event: WatchEvent) -> None:
         for key, watcher in list(self._watchers):
             if key is None or key == event.key:
