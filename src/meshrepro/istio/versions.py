@@ -48,6 +48,11 @@ TABLE: dict[str, Flag] = {
         "writes iptables inside the pod netns and waits for ztunnel's ack (per-pod listeners); before, "
         "node-level capture: host ipset `ztunnel-pods-ips`, policy routing through istioout/istioin "
         "tunnels to one shared ztunnel per node (cni/pkg/ambient, removed in 1.21.0)"),
+    "ambient_peer_authentication": Flag(
+        (1, 19, 0), "istio/istio#45453 (Ambient support for PeerAuthentication)",
+        "istiod converts PeerAuthentication for ztunnel: STRICT workloads get the DENY policy "
+        "istio-system/istio_converted_static_strict (requests without a peer identity); before, ztunnel "
+        "ignored PeerAuthentication (#42696)"),
     "ambient_pod_label_enrollment": Flag(
         (1, 22, 0), "istio/istio#50804 (release-1.22 backport #50850)",
         "the pod label `istio.io/dataplane-mode=ambient` enrolls a pod in an unlabelled namespace and "

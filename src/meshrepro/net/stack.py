@@ -52,6 +52,7 @@ class ConnectionRecord:
     destination: Address  # as dialled
     final: Address | None = None  # after translation
     seen_source: Address | None = None  # the source the receiver sees (after SNAT/MASQUERADE)
+    original_destination: Address | None = None  # SO_ORIGINAL_DST: before the receiver's REDIRECT/TPROXY
     outcome: str = "pending"  # established | closed | refused | eof | reset | timeout | unreachable
     steps: list[Hop | tuple[str, tuple[TrailEntry, ...]]] = field(default_factory=list)
     end: float | None = None
@@ -296,7 +297,7 @@ class Network:
         node = self.namespaces.get(f"node:{ns.node}") if ns.node is not None else None
         if node is not None and node is not ns:
             # The mark does not cross the veth: the kernel scrubs it when a packet changes namespace.
-            arrived = self._prerouting(node, record, source, destination, _veth(ns))
+            arrived = self._prerouting(node, record, source, destination, veth_name(ns))
             if isinstance(arrived, NetError):
                 return arrived
             current, source, destination, local = arrived
@@ -361,7 +362,10 @@ class Network:
             record.hop(component, f"destination {destination[0]}:{destination[1]} -> "
                                   f"{outcome.destination[0]}:{outcome.destination[1]}", "NAT")
         if outcome.route == "local":
-            return outcome.source, outcome.destination, outcome.tproxy or outcome.destination, outcome.mark
+            delivered = outcome.tproxy or outcome.destination
+            if delivered != destination:
+                record.original_destination = destination
+            return outcome.source, outcome.destination, delivered, outcome.mark
         return outcome.source, outcome.destination, None, outcome.mark
 
     def _fail(self, record: ConnectionRecord, error: NetError, timeout: float) -> Wait:
@@ -492,7 +496,7 @@ def _candidates(name: str, config: ResolverConfig) -> list[str]:
     return [*searched, absolute]
 
 
-def _veth(ns: NetNamespace) -> str:
+def veth_name(ns: NetNamespace) -> str:
     """The node-side name of a pod's veth (kindnet names them veth + 8 hex digits)."""
     if ns.veth is None:
         ns.veth = "veth" + hashlib.sha1(ns.name.encode()).hexdigest()[:8]
