@@ -7,8 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from meshrepro.istio.iptables import CaptureConfig, ambient_inpod_rules, sidecar_rules
-from meshrepro.net.netfilter import Interfaces, NfPacket, Ruleset, evaluate
+from meshrepro.istio.iptables import (
+    ZTUNNEL_PODS_IPSET,
+    CaptureConfig,
+    IpRoute,
+    IpRule,
+    ambient_inpod_rules,
+    ambient_node_routes,
+    ambient_node_rules,
+    ambient_pod_route,
+    ambient_tunnels,
+    sidecar_rules,
+    ztunnel_pod_routes,
+    ztunnel_pod_rules,
+)
+from meshrepro.net.netfilter import Interfaces, IPSets, NfPacket, Ruleset, evaluate
 
 TESTDATA = Path(__file__).parent / "testdata"
 TABLES = ("mangle", "nat", "raw")
@@ -155,3 +168,154 @@ def test_from_annotations_rejects_bad_cidr(key: str, word: str) -> None:
         CaptureConfig.from_annotations({f"traffic.sidecar.istio.io/{key}": "10.96.0.1/33"})
     with pytest.raises(ValueError, match=rf"^{word} invalid: failed parsing cidr '10\.96\.0\.1'"):
         CaptureConfig.from_annotations({f"traffic.sidecar.istio.io/{key}": "10.96.0.1"})
+
+
+# -- <= 1.20 node-level ambient capture ----------------------------------------------------------------------------
+# istio@1.20.0:cni/pkg/ambient/net_linux.go CreateRulesOnNode / CreateRulesWithinNodeProxyNS; the simulated node gives
+# the ztunnel pod its own host-side veth (`vethzt`), as real CNIs do (one veth per pod).
+NODE_LEVEL = [(1, 18, 0), (1, 19, 0), (1, 20, 0), (1, 20, 2)]
+ZT_IP, APP_IP, HOST_IP = "10.244.0.3", "10.244.0.14", "10.244.0.1"
+NODE = Interfaces({"eth0": ("172.18.0.2",), "vethapp": (HOST_IP,), "vethzt": (HOST_IP,),
+                   "istioin": ("192.168.126.1",), "istioout": ("192.168.127.1",)},
+                  routes=[(f"{APP_IP}/32", "vethapp"), (f"{ZT_IP}/32", "vethzt")])
+ZTUNNEL_NS = Interfaces({"eth0": (ZT_IP,), "pistioin": ("192.168.126.2",), "pistioout": ("192.168.127.2",)})
+KUBE_PROXY = """* nat
+-N KUBE-SERVICES
+-A PREROUTING -j KUBE-SERVICES
+-A KUBE-SERVICES -d 10.96.0.1/32 -p tcp --dport 443 -j DNAT --to-destination 172.18.0.2:6443
+COMMIT
+"""
+
+
+def node_ruleset(version: tuple[int, int, int], dns: bool = False) -> tuple[Ruleset, IPSets]:
+    sets = IPSets()
+    sets.create(ZTUNNEL_PODS_IPSET, "hash:ip").add(APP_IP)  # ipset/ipset_linux.go CreateSet: hash:ip, comments
+    rules = Ruleset.parse(KUBE_PROXY)
+    rules.restore(ambient_node_rules(version, ZT_IP, ztunnel_veth="vethzt", host_ip=HOST_IP, capture_dns=dns),
+                  noflush=True, ipsets=sets)
+    return rules, sets
+
+
+def node_in(rules: Ruleset, sets: IPSets, src: str, dst: tuple[str, int], device: str, proto: str = "tcp"):
+    return evaluate(rules, NfPacket(proto, (src, 40000), dst, NODE, in_interface=device), "prerouting",
+                    rng=random.Random(1), ipsets=sets)
+
+
+def test_node_rules_text_120() -> None:
+    text = ambient_node_rules((1, 20, 0), ZT_IP, ztunnel_veth="vethzt", host_ip=HOST_IP)
+    lines = text.splitlines()
+    # initializeLists: -N then -I <builtin> -j <chain>, ahead of kube-proxy's jumps
+    assert lines[:11] == ["* mangle", "-N ztunnel-PREROUTING", "-N ztunnel-POSTROUTING", "-N ztunnel-OUTPUT",
+                          "-N ztunnel-INPUT", "-N ztunnel-FORWARD", "-I PREROUTING -j ztunnel-PREROUTING",
+                          "-I POSTROUTING -j ztunnel-POSTROUTING", "-I OUTPUT -j ztunnel-OUTPUT",
+                          "-I INPUT -j ztunnel-INPUT", "-I FORWARD -j ztunnel-FORWARD"]
+    # the outbound capture rule, last of appendRules2
+    mangle_end = lines.index("COMMIT")
+    assert lines[mangle_end - 1] == ("-A ztunnel-PREROUTING -p tcp -m set --match-set ztunnel-pods-ips src -j MARK "
+                                     "--set-mark 0x100/0x100")
+    assert ("-A ztunnel-OUTPUT -m owner --socket-exists -p tcp -m set --match-set ztunnel-pods-ips dst --source "
+            "10.244.0.1 -j MARK --set-mark 0x220") in lines
+    assert "-A ztunnel-PREROUTING -i vethzt ! --source 10.244.0.3 -j MARK --set-mark 0x210/0x210" in lines
+    assert lines[-5:] == ["* filter", "-N ztunnel-FORWARD", "-I FORWARD -j ztunnel-FORWARD",
+                          "-A ztunnel-FORWARD -m mark --mark 0x100/0x100 -j ACCEPT", "COMMIT"]
+
+
+def test_node_rules_differ_118_119() -> None:
+    old = ambient_node_rules((1, 18, 0), ZT_IP, ztunnel_veth="vethzt", host_ip=HOST_IP)
+    assert "-A ztunnel-OUTPUT --source 10.244.0.1 -j MARK --set-mark 0x220" in old.splitlines()
+    assert "* filter" not in old  # filter ztunnel-FORWARD arrived in 1.19 (istio/istio#45471)
+    assert "* filter" in ambient_node_rules((1, 19, 0), ZT_IP, ztunnel_veth="vethzt", host_ip=HOST_IP)
+
+
+@pytest.mark.parametrize("version", NODE_LEVEL)
+@pytest.mark.parametrize("dns", [False, True])
+def test_node_rules_parse_and_round_trip(version: tuple[int, int, int], dns: bool) -> None:
+    sets = IPSets()
+    sets.create(ZTUNNEL_PODS_IPSET, "hash:ip")
+    text = ambient_node_rules(version, ZT_IP, ztunnel_veth="vethzt", host_ip=HOST_IP, capture_dns=dns)
+    saved = Ruleset.parse(text, ipsets=sets).save()
+    assert Ruleset.parse(saved, ipsets=sets).save() == saved
+    saved = Ruleset.parse(ztunnel_pod_rules(version, ZT_IP)).save()
+    assert Ruleset.parse(saved).save() == saved
+
+
+@pytest.mark.parametrize("version", NODE_LEVEL)
+def test_node_marks_enrolled_pod_outbound(version: tuple[int, int, int]) -> None:
+    rules, sets = node_ruleset(version)
+    # a TCP SYN from the enrolled pod to the kubernetes Service: outbound mark, and nat ACCEPT skips KUBE-SERVICES
+    out = node_in(rules, sets, APP_IP, ("10.96.0.1", 443), "vethapp")
+    assert out.verdict == "ACCEPT"
+    assert out.mark == 0x100
+    assert out.destination == ("10.96.0.1", 443)
+    assert any("--match-set ztunnel-pods-ips src" in str(hop) for hop in out.trail)
+    # a pod outside the ipset is left to kube-proxy
+    other = node_in(rules, sets, "10.244.0.20", ("10.96.0.1", 443), "vethapp")
+    assert (other.mark, other.destination) == (0, ("172.18.0.2", 6443))
+    # UDP from the enrolled pod: conn-skip mark, no capture (and no DNS capture unless asked)
+    udp = node_in(rules, sets, APP_IP, ("10.96.0.10", 53), "vethapp", proto="udp")
+    assert (udp.mark, udp.destination) == (0x220, ("10.96.0.10", 53))
+    # ztunnel's own connections (from its veth, its IP) are skipped; what it sends for a pod (original source)
+    # gets the proxy mark
+    zt = node_in(rules, sets, ZT_IP, ("10.96.0.1", 443), "vethzt")
+    assert zt.mark == 0x220 and zt.destination == ("172.18.0.2", 6443)
+    assert node_in(rules, sets, APP_IP, ("10.244.1.9", 15008), "vethzt").mark == 0x210
+    # packets out of the tunnels are skipped
+    assert node_in(rules, sets, APP_IP, ("10.244.0.20", 80), "istioin").mark == 0x200
+
+
+def test_node_dns_capture() -> None:
+    rules, sets = node_ruleset((1, 20, 0), dns=True)
+    udp = node_in(rules, sets, APP_IP, ("10.96.0.10", 53), "vethapp", proto="udp")
+    assert udp.destination == (ZT_IP, 15053)
+
+
+@pytest.mark.parametrize("version", NODE_LEVEL)
+def test_ztunnel_netns_tproxies_tunnel_traffic(version: tuple[int, int, int]) -> None:
+    rules = Ruleset.parse(ztunnel_pod_rules(version, ZT_IP))
+
+    def arrive(dst: tuple[str, int], device: str):
+        return evaluate(rules, NfPacket("tcp", (APP_IP, 40000), dst, ZTUNNEL_NS, in_interface=device),
+                        "prerouting", rng=random.Random(1))
+
+    out = arrive(("10.96.0.1", 443), "pistioout")  # the outbound-marked SYN, through the istioout tunnel
+    assert out.tproxy == ("127.0.0.1", 15001) and out.route == "local"
+    assert out.mark & 0xFFF == 0x400 and out.destination == ("10.96.0.1", 443)
+    assert arrive(("10.244.0.20", 15008), "pistioin").tproxy == ("127.0.0.1", 15008)
+    assert arrive(("10.244.0.20", 80), "pistioin").tproxy == ("127.0.0.1", 15006)
+    passing = arrive(("10.244.1.9", 80), "eth0")
+    assert passing.tproxy is None and passing.mark == 0x4D3
+
+
+def test_node_routes_and_tunnels() -> None:
+    routes = ambient_node_routes((1, 20, 0), ZT_IP, ztunnel_veth="vethzt")
+    rules = [r for r in routes if isinstance(r, IpRule)]
+    assert [str(r) for r in rules] == ["ip rule add priority 100 fwmark 0x200/0x200 goto 32766",
+                                       "ip rule add priority 101 fwmark 0x100/0x100 lookup 101",
+                                       "ip rule add priority 102 fwmark 0x040/0x040 lookup 102",
+                                       "ip rule add priority 103 lookup 100"]
+    assert IpRoute(101, "0.0.0.0/0", "istioout", via="192.168.127.2") in routes
+    assert str(IpRoute(102, "0.0.0.0/0", "vethzt", via=ZT_IP, onlink=True)) == (
+        "ip route add 0.0.0.0/0 via 10.244.0.3 dev vethzt onlink table 102")
+    assert str(ambient_pod_route((1, 20, 0), APP_IP, host_ip=HOST_IP)) == (
+        "ip route add 10.244.0.14/32 via 192.168.126.2 dev istioin src 10.244.0.1 table 100")
+    inside = [str(r) for r in ztunnel_pod_routes((1, 20, 0), HOST_IP)]
+    assert inside[:3] == ["ip rule add priority 20000 fwmark 0x400/0xfff lookup 100",
+                          "ip rule add priority 20003 fwmark 0x4d3/0xfff lookup 100",
+                          "ip route add local 0.0.0.0/0 dev lo scope host table 100"]
+    node, pod = ambient_tunnels((1, 20, 0), ZT_IP, HOST_IP)
+    assert [(t.name, t.vni, t.remote, t.address) for t in node] == [
+        ("istioin", 1000, ZT_IP, "192.168.126.1/30"), ("istioout", 1001, ZT_IP, "192.168.127.1/30")]
+    assert [(t.name, t.remote, t.address) for t in pod] == [
+        ("pistioin", HOST_IP, "192.168.126.2/30"), ("pistioout", HOST_IP, "192.168.127.2/30")]
+
+
+@pytest.mark.parametrize("fn", [
+    lambda v: ambient_node_rules(v, ZT_IP, ztunnel_veth="vethzt", host_ip=HOST_IP),
+    lambda v: ztunnel_pod_rules(v, ZT_IP),
+    lambda v: ambient_node_routes(v, ZT_IP, ztunnel_veth="vethzt"),
+    lambda v: ztunnel_pod_routes(v, HOST_IP),
+    lambda v: ambient_pod_route(v, APP_IP, host_ip=HOST_IP),
+])
+def test_node_level_is_gone_from_121(fn) -> None:
+    with pytest.raises(ValueError, match="no node-level ambient capture"):
+        fn((1, 21, 0))

@@ -4,15 +4,17 @@
   from `tools/istio-iptables/pkg/capture/run.go` (REDIRECT inbound mode, IPv4 only).
 - `ambient_inpod_rules`: what the istio-cni node agent writes inside an ambient pod's netns (1.21+), from
   `cni/pkg/iptables/iptables.go` and its goldens.
+- `ambient_node_rules`, `ztunnel_pod_rules`, `ambient_node_routes`, `ztunnel_pod_routes`, `ambient_pod_route`: the
+  node-level ambient capture istio-cni 1.18-1.20 sets up in the node's netns and in the ztunnel pod's netns, from
+  `istio@1.20.0:cni/pkg/ambient/{net_linux.go,iptables.go,net.go,constants/constants.go,options.go}`.
 
 The text follows the upstream golden files: the restore form istio-iptables feeds iptables-restore from 1.24
 (`* nat`, `-N CHAIN`, rules in the order they are appended). Before 1.24 istio ran the same rules as separate
 `iptables -t T -A ...` commands; the rules and their order within each table are identical, so one text serves.
 `Ruleset.parse` loads it; `Ruleset.save()` prints the iptables-save form.
 
-Not modelled (raise ValueError / NotImplementedError): TPROXY interception (`-m TPROXY`), kubevirt interfaces
+Not modelled (raise ValueError / NotImplementedError): sidecar TPROXY interception (`-m TPROXY`), kubevirt interfaces
 (`-k`), owner-group filters, IPv6, drop-invalid, sidecar DNS rules from 1.25 (chain ISTIO_OUTPUT_DNS).
-ambient node-level rules (<=1.20) are not built: istio-facts.md section 2.1 does not transcribe them.
 """
 
 from __future__ import annotations
@@ -313,3 +315,234 @@ def ambient_inpod_rules(version: IstioVersion, dns_capture: bool) -> str:
            f"-A ISTIO_OUTPUT -p udp -m mark --mark {m} -m udp --dport 53 -j CT --zone 1",
            f"-A ISTIO_PRERT -p udp -m mark ! --mark {m} -m udp --sport 53 -j CT --zone 1", "COMMIT"]
     return "\n".join(mangle + nat + (raw if dns_capture else [])) + "\n"
+
+
+# -- <= 1.20: node-level ambient capture (istio-cni node agent, iptables redirect mode) ------------------------------
+# istio@1.20.0:cni/pkg/ambient/constants/constants.go
+ZTUNNEL_PODS_IPSET = "ztunnel-pods-ips"  # options.go; hash:ip with comments (the pod UID), ipset/ipset_linux.go
+OUTBOUND_MARK = "0x100/0x100"  # OutboundMask + "/" + OutboundMask
+SKIP_MARK = "0x200/0x200"
+CONN_SKIP_MARK = "0x220/0x220"
+PROXY_MARK = "0x210/0x210"
+PROXY_RET_MARK = "0x040/0x040"
+TPROXY_MARK = "0x400/0xfff"  # fmt.Sprintf("0x%x", TProxyMark) + "/" + fmt.Sprintf("0x%x", TProxyMask)
+ORG_SRC_RET_MARK = "0x4d3/0xfff"
+INBOUND_TUN, OUTBOUND_TUN = "istioin", "istioout"  # host side; the ztunnel netns has "p" + name
+INBOUND_TUN_IP, ZTUNNEL_INBOUND_TUN_IP = "192.168.126.1", "192.168.126.2"  # /30 (TunPrefix)
+OUTBOUND_TUN_IP, ZTUNNEL_OUTBOUND_TUN_IP = "192.168.127.1", "192.168.127.2"
+INBOUND_TUN_VNI, OUTBOUND_TUN_VNI = 1000, 1001
+GENEVE_PORT = 6081  # determineDstPortForGeneveLink starts here (1.19+; 1.18 hard-codes it)
+ROUTE_TABLE_INBOUND, ROUTE_TABLE_OUTBOUND, ROUTE_TABLE_PROXY = 100, 101, 102
+
+
+def _node_level(version: IstioVersion) -> None:
+    if flags(version).ambient_inpod_redirection:
+        raise ValueError(f"Istio {version} has no node-level ambient capture (in-pod redirection from 1.21)")
+
+
+def _restore(tables: dict[str, tuple[list[str], list[str]]]) -> str:
+    out: list[str] = []
+    for table in ("mangle", "nat", "filter"):
+        if table in tables:
+            head, rules = tables[table]
+            out += [f"* {table}", *head, *rules, "COMMIT"]
+    return "\n".join(out) + "\n"
+
+
+def ambient_node_rules(version: IstioVersion, ztunnel_ip: str, *, ztunnel_veth: str, host_ip: str,
+                       capture_dns: bool = False, geneve_port: int = GENEVE_PORT) -> str:
+    """The node netns rules istio-cni (<= 1.20, redirect mode iptables) writes when ztunnel comes up:
+    `Server.CreateRulesOnNode(ztunnelVeth, ztunnelIP, captureDNS, geneveDstPort)` after `initializeLists`.
+
+    - `ztunnel_veth`: the host-side veth of the ztunnel pod (the rules tell ztunnel's own traffic apart by it, so
+      it must differ from the app pods' veth in the simulated node);
+    - `host_ip`: `HostIP`, the node address inside its pod CIDR (GetHostIP; `10.244.0.1` on kind/kindnet);
+    - `capture_dns`: ISTIO_META_DNS_CAPTURE=true on the ztunnel pod (unset by the charts).
+    Chains are hooked with `-I <BUILTIN> -j ztunnel-...` (initializeLists), i.e. ahead of kube-proxy's jumps; load
+    it with `Ruleset.restore(text, noflush=True)` on top of the node's rules. Rules are appended in
+    CreateRulesOnNode's order (appendRules, then appendRules2), grouped by table. Every TCP packet from an address
+    in the ipset `ztunnel-pods-ips` that is not skipped gets mark 0x100, which `ambient_node_routes` sends into the
+    `istioout` geneve tunnel to ztunnel.
+    """
+    _node_level(version)
+    f = flags(version)
+    ipset = ZTUNNEL_PODS_IPSET
+    mangle_chains = ["ztunnel-PREROUTING", "ztunnel-POSTROUTING", "ztunnel-OUTPUT", "ztunnel-INPUT",
+                     "ztunnel-FORWARD"]
+    # istio@1.20.0:cni/pkg/ambient/iptables.go initializeLists (-N, then -I BUILTIN -j chain)
+    mangle = ([f"-N {c}" for c in mangle_chains],
+              [f"-I {c.removeprefix('ztunnel-')} -j {c}" for c in mangle_chains])
+    nat = (["-N ztunnel-PREROUTING", "-N ztunnel-POSTROUTING"],
+           ["-I PREROUTING -j ztunnel-PREROUTING", "-I POSTROUTING -j ztunnel-POSTROUTING"])
+    filt = (["-N ztunnel-FORWARD"], ["-I FORWARD -j ztunnel-FORWARD"])
+    m, n, fl = mangle[1], nat[1], filt[1]
+    # appendRules (net_linux.go CreateRulesOnNode)
+    m += [f"-A ztunnel-PREROUTING -i {INBOUND_TUN} -j MARK --set-mark {SKIP_MARK}",
+          f"-A ztunnel-PREROUTING -i {INBOUND_TUN} -j RETURN",
+          f"-A ztunnel-PREROUTING -i {OUTBOUND_TUN} -j MARK --set-mark {SKIP_MARK}",
+          f"-A ztunnel-PREROUTING -i {OUTBOUND_TUN} -j RETURN",
+          f"-A ztunnel-FORWARD -m mark --mark {CONN_SKIP_MARK} -j CONNMARK --save-mark --nfmask 0x220 --ctmask 0x220",
+          f"-A ztunnel-INPUT -m mark --mark {CONN_SKIP_MARK} -j CONNMARK --save-mark --nfmask 0x220 --ctmask 0x220",
+          f"-A ztunnel-FORWARD -m mark --mark {PROXY_MARK} -j CONNMARK --save-mark --nfmask 0x210 --ctmask 0x210",
+          f"-A ztunnel-INPUT -m mark --mark {PROXY_MARK} -j CONNMARK --save-mark --nfmask 0x210 --ctmask 0x210"]
+    if f.ambient_node_probe_skip_socket_exists:
+        m.append(f"-A ztunnel-OUTPUT -m owner --socket-exists -p tcp -m set --match-set {ipset} dst "
+                 f"--source {host_ip} -j MARK --set-mark 0x220")
+    else:  # istio@1.18.0
+        m.append(f"-A ztunnel-OUTPUT --source {host_ip} -j MARK --set-mark 0x220")
+    n += [f"-A ztunnel-PREROUTING -m mark --mark {OUTBOUND_MARK} -j ACCEPT",
+          f"-A ztunnel-POSTROUTING -m mark --mark {OUTBOUND_MARK} -j ACCEPT"]
+    if f.ambient_node_filter_forward_accept:
+        fl.append(f"-A ztunnel-FORWARD -m mark --mark {OUTBOUND_MARK} -j ACCEPT")
+    if capture_dns:
+        n.append(f"-A ztunnel-PREROUTING -p udp -m set --match-set {ipset} src --dport 53 -j DNAT "
+                 f"--to {ztunnel_ip}:15053")
+    # appendRules2
+    m += [f"-A ztunnel-PREROUTING -p udp -m udp --dport {geneve_port} -j RETURN",
+          f"-A ztunnel-PREROUTING -m connmark --mark {CONN_SKIP_MARK} -j MARK --set-mark {SKIP_MARK}",
+          f"-A ztunnel-PREROUTING -m mark --mark {SKIP_MARK} -j RETURN",
+          (f"-A ztunnel-PREROUTING ! -i {ztunnel_veth} -m connmark --mark {PROXY_MARK} -j MARK --set-mark "
+           f"{PROXY_RET_MARK}"),
+          f"-A ztunnel-PREROUTING -m mark --mark {PROXY_RET_MARK} -j RETURN",
+          f"-A ztunnel-PREROUTING -i {ztunnel_veth} ! --source {ztunnel_ip} -j MARK --set-mark {PROXY_MARK}",
+          f"-A ztunnel-PREROUTING -m mark --mark {SKIP_MARK} -j RETURN",
+          f"-A ztunnel-PREROUTING -i {ztunnel_veth} -j MARK --set-mark {CONN_SKIP_MARK}",
+          f"-A ztunnel-PREROUTING -p udp -j MARK --set-mark {CONN_SKIP_MARK}",
+          f"-A ztunnel-PREROUTING -m mark --mark {SKIP_MARK} -j RETURN",
+          f"-A ztunnel-PREROUTING -p tcp -m set --match-set {ipset} src -j MARK --set-mark {OUTBOUND_MARK}"]
+    tables = {"mangle": mangle, "nat": nat, **({"filter": filt} if f.ambient_node_filter_forward_accept else {})}
+    return _restore(tables)
+
+
+def ztunnel_pod_rules(version: IstioVersion, ztunnel_ip: str, *, device: str = "eth0") -> str:
+    """The rules istio-cni (<= 1.20) writes inside the ztunnel pod's netns (`CreateRulesWithinNodeProxyNS`, after
+    flushing mangle PREROUTING and nat OUTPUT): TCP arriving on the `pistioin` tunnel is TPROXYed to ztunnel's
+    15008 (HBONE port) or 15006 (plaintext), TCP arriving on `pistioout` to 15001, all on 127.0.0.1 with mark
+    0x400/0xfff (routed to lo by `ztunnel_pod_routes`); TCP on `device` (the pod's eth0) not addressed to ztunnel
+    gets the OrgSrcRet mark 0x4d3/0xfff. Identical in 1.18-1.20."""
+    _node_level(version)
+    pin, pout = "p" + INBOUND_TUN, "p" + OUTBOUND_TUN
+    tp = f"--tproxy-mark {TPROXY_MARK}"
+    rules = [f"-A PREROUTING -p tcp -i {pin} -m tcp --dport 15008 -j TPROXY {tp} --on-port 15008 --on-ip 127.0.0.1",
+             f"-A PREROUTING -p tcp -i {pout} -j TPROXY {tp} --on-port 15001 --on-ip 127.0.0.1",
+             f"-A PREROUTING -p tcp -i {pin} -j TPROXY {tp} --on-port 15006 --on-ip 127.0.0.1",
+             f"-A PREROUTING -p tcp -i {device} ! --dst {ztunnel_ip} -j MARK --set-mark {ORG_SRC_RET_MARK}"]
+    return _restore({"mangle": ([], rules)})
+
+
+@dataclass(frozen=True)
+class IpRule:
+    """`ip rule add priority P [fwmark V/M] (lookup T | goto G)`."""
+
+    priority: int
+    table: int | None = None
+    fwmark: str | None = None  # "0x100/0x100"
+    goto: int | None = None
+
+    def __str__(self) -> str:
+        mark = f" fwmark {self.fwmark}" if self.fwmark else ""
+        action = f"goto {self.goto}" if self.goto is not None else f"lookup {self.table}"
+        return f"ip rule add priority {self.priority}{mark} {action}"
+
+
+@dataclass(frozen=True)
+class IpRoute:
+    """`ip route add [local] DST [via GW] dev DEV [scope S] [src A] [onlink] table T`."""
+
+    table: int
+    destination: str  # "0.0.0.0/0", "10.244.0.5" (a /32)
+    device: str
+    via: str | None = None
+    scope: str | None = None  # "link" | "host"
+    source: str | None = None
+    onlink: bool = False
+    local: bool = False  # route type local (delivers to this host: TPROXY)
+
+    def __str__(self) -> str:
+        parts = ["ip route add", *(["local"] if self.local else []), self.destination]
+        parts += [f"via {self.via}"] if self.via else []
+        parts += [f"dev {self.device}"]
+        parts += [f"scope {self.scope}"] if self.scope else []
+        parts += [f"src {self.source}"] if self.source else []
+        parts += ["onlink"] if self.onlink else []
+        return " ".join([*parts, f"table {self.table}"])
+
+
+@dataclass(frozen=True)
+class GeneveTunnel:
+    """A geneve device istio-cni creates (netlink.Geneve): VNI, remote, dst port, and its /30 address."""
+
+    name: str
+    vni: int
+    remote: str
+    address: str  # "192.168.127.1/30"
+    port: int = GENEVE_PORT
+
+
+def ambient_node_routes(version: IstioVersion, ztunnel_ip: str, *, ztunnel_veth: str) -> list[IpRule | IpRoute]:
+    """The node's policy routing for <= 1.20 capture (CreateRulesOnNode `ip route add` / `ip rule add`, in order):
+    mark 0x200 (skip) goes to the main table (goto 32766); mark 0x100 (outbound) looks up table 101, whose default
+    route enters the `istioout` tunnel towards ztunnel (192.168.127.2); mark 0x040 (proxy return) looks up table 102,
+    straight to ztunnel's veth; everything else consults table 100, which holds only ztunnel and the per-pod
+    routes (`ambient_pod_route`) into the `istioin` tunnel, so traffic to enrolled pods enters ztunnel first."""
+    _node_level(version)
+    veth = ztunnel_veth
+    return [IpRoute(ROUTE_TABLE_OUTBOUND, ztunnel_ip, veth, scope="link"),
+            IpRoute(ROUTE_TABLE_OUTBOUND, "0.0.0.0/0", OUTBOUND_TUN, via=ZTUNNEL_OUTBOUND_TUN_IP),
+            IpRoute(ROUTE_TABLE_PROXY, ztunnel_ip, veth, scope="link"),
+            IpRoute(ROUTE_TABLE_PROXY, "0.0.0.0/0", veth, via=ztunnel_ip, onlink=True),
+            IpRoute(ROUTE_TABLE_INBOUND, ztunnel_ip, veth, scope="link"),
+            IpRule(100, fwmark=SKIP_MARK, goto=32766),
+            IpRule(101, fwmark=OUTBOUND_MARK, table=ROUTE_TABLE_OUTBOUND),
+            IpRule(102, fwmark=PROXY_RET_MARK, table=ROUTE_TABLE_PROXY),
+            IpRule(103, table=ROUTE_TABLE_INBOUND)]
+
+
+def ambient_pod_route(version: IstioVersion, pod_ip: str, *, host_ip: str) -> IpRoute:
+    """The route istio-cni adds per enrolled pod (net.go addPodToMeshWithIptables, buildRouteForPod):
+    `table 100 <podIP>/32 via 192.168.126.2 dev istioin src <HostIP>`, next to the ipset entry."""
+    _node_level(version)
+    return IpRoute(ROUTE_TABLE_INBOUND, f"{pod_ip}/32", INBOUND_TUN, via=ZTUNNEL_INBOUND_TUN_IP, source=host_ip)
+
+
+def ztunnel_pod_routes(version: IstioVersion, host_ip: str, *, device: str = "eth0") -> list[IpRule | IpRoute]:
+    """Policy routing inside the ztunnel pod's netns (CreateRulesWithinNodeProxyNS): TPROXY-marked (0x400/0xfff,
+    priority 20000) and OrgSrcRet-marked (0x4d3/0xfff, 20003) packets use table 100, `local 0.0.0.0/0 dev lo`;
+    tables 101/102 send back through pistioout/pistioin (no rule in this netns points at them) and reach the
+    node's `host_ip` (GetHostIPByRoute) over `device`."""
+    _node_level(version)
+    return [IpRule(20000, fwmark=TPROXY_MARK, table=ROUTE_TABLE_INBOUND),
+            IpRule(20003, fwmark=ORG_SRC_RET_MARK, table=ROUTE_TABLE_INBOUND),
+            IpRoute(ROUTE_TABLE_INBOUND, "0.0.0.0/0", "lo", scope="host", local=True),
+            IpRoute(ROUTE_TABLE_OUTBOUND, "0.0.0.0/0", "p" + OUTBOUND_TUN, via=OUTBOUND_TUN_IP),
+            IpRoute(ROUTE_TABLE_PROXY, "0.0.0.0/0", "p" + INBOUND_TUN, via=INBOUND_TUN_IP),
+            IpRoute(ROUTE_TABLE_OUTBOUND, f"{host_ip}/32", device, scope="link"),
+            IpRoute(ROUTE_TABLE_PROXY, f"{host_ip}/32", device, scope="link")]
+
+
+def ambient_tunnels(version: IstioVersion, ztunnel_ip: str, host_ip: str, *, geneve_port: int = GENEVE_PORT,
+                    ) -> tuple[list[GeneveTunnel], list[GeneveTunnel]]:
+    """(node side, ztunnel side) geneve devices: istioin/istioout remote ztunnel_ip on the node,
+    pistioin/pistioout remote host_ip in the ztunnel pod (VNI 1000 inbound, 1001 outbound)."""
+    _node_level(version)
+    node = [GeneveTunnel(INBOUND_TUN, INBOUND_TUN_VNI, ztunnel_ip, f"{INBOUND_TUN_IP}/30", geneve_port),
+            GeneveTunnel(OUTBOUND_TUN, OUTBOUND_TUN_VNI, ztunnel_ip, f"{OUTBOUND_TUN_IP}/30", geneve_port)]
+    pod = [GeneveTunnel("p" + INBOUND_TUN, INBOUND_TUN_VNI, host_ip, f"{ZTUNNEL_INBOUND_TUN_IP}/30", geneve_port),
+           GeneveTunnel("p" + OUTBOUND_TUN, OUTBOUND_TUN_VNI, host_ip, f"{ZTUNNEL_OUTBOUND_TUN_IP}/30", geneve_port)]
+    return node, pod
+
+
+def inpod_probe_set(version: IstioVersion) -> str:
+    """The node ipset of enrolled pod IPs whose kubelet probes bypass ztunnel (1.21+)."""
+    return "istio-inpod-probes-v4" if flags(version).ambient_inpod_redirect_not_tproxy else "istio-inpod-probes"
+
+
+def inpod_probe_host_rules(version: IstioVersion) -> str:
+    """The node-side rule of in-pod capture (istio@1.21.0 / 1.24.0 cni/pkg/iptables/testdata/hostprobe.golden):
+    the kubelet's probes to enrolled pods leave the node SNATed to 169.254.7.127, which the in-pod rules accept
+    without redirecting to ztunnel."""
+    if not flags(version).ambient_inpod_redirection:
+        raise ValueError(f"Istio {version} has no in-pod ambient redirection (node-level capture before 1.21)")
+    snat = (f"-A ISTIO_POSTRT -m owner --socket-exists -p tcp -m set --match-set {inpod_probe_set(version)} dst "
+            f"-j SNAT --to-source {PROBE_SNAT_IP}")
+    return f"* nat\n-N ISTIO_POSTRT\n-A POSTROUTING -j ISTIO_POSTRT\n{snat}\nCOMMIT\n"

@@ -48,6 +48,16 @@ TABLE: dict[str, Flag] = {
         "writes iptables inside the pod netns and waits for ztunnel's ack (per-pod listeners); before, "
         "node-level capture: host ipset `ztunnel-pods-ips`, policy routing through istioout/istioin "
         "tunnels to one shared ztunnel per node (cni/pkg/ambient, removed in 1.21.0)"),
+    "ambient_node_filter_forward_accept": Flag(
+        (1, 19, 0), "istio/istio#45471 (ambient: add support for workload entries)",
+        "<=1.20 node-level capture: istio-cni also creates filter chain ztunnel-FORWARD (jumped to from FORWARD) "
+        "with `-m mark --mark 0x100/0x100 -j ACCEPT`, so kube-proxy's filter rules cannot reject outbound-marked "
+        "packets to destinations without endpoints"),
+    "ambient_node_probe_skip_socket_exists": Flag(
+        (1, 20, 0), "istio/istio#46936 (Be more selective about hostIP skips)",
+        "<=1.20 node-level capture: the mangle ztunnel-OUTPUT skip mark (0x220) for node-originated traffic needs "
+        "`-m owner --socket-exists -p tcp -m set --match-set ztunnel-pods-ips dst --source <hostIP>`; before, "
+        "`--source <hostIP>` alone"),
     "ambient_peer_authentication": Flag(
         (1, 19, 0), "istio/istio#45453 (Ambient support for PeerAuthentication)",
         "istiod converts PeerAuthentication for ztunnel: STRICT workloads get the DENY policy "
@@ -59,6 +69,125 @@ TABLE: dict[str, Flag] = {
         "`istio.io/dataplane-mode=none` opts it out; the opt-out annotation "
         "`ambient.istio.io/redirection: disabled` is no longer honoured (before: namespace label only, "
         "annotation opt-out)"),
+    "ambient_profile_distroless": Flag(
+        (1, 20, 0), "istio/istio#47199 (Fix ambient CNI)",
+        "the ambient profile runs istiod and ztunnel from `-distroless` images (values.pilot.variant and "
+        "values.ztunnel.variant); install-cni keeps the default image"),
+    "ambient_profile_distroless_cni": Flag(
+        (1, 22, 0), "istio/istio#50275 (ambient: use distroless for cni as well)",
+        "the ambient profile sets values.global.variant=distroless, so install-cni is distroless too"),
+    "ambient_profile_single_enable_env": Flag(
+        (1, 22, 0), "istio/istio#50360 (Split out HBONE enablement)",
+        "the ambient profile sets istiod's PILOT_ENABLE_AMBIENT=true instead of PILOT_ENABLE_AMBIENT_CONTROLLERS, "
+        "PILOT_ENABLE_HBONE, VERIFY_CERTIFICATE_AT_CLIENT and ENABLE_AUTO_SNI, and no longer sets the CNI's "
+        "logLevel, privileged and excludeNamespaces"),
+    "authorizationpolicy_one_target_kind": Flag(
+        (1, 24, 0), "istio/istio crd-all.gen.yaml at 1.24.0 (istio/api sync; upstream PR not identified)",
+        "the AuthorizationPolicy CRD rejects more than one of selector, targetRef and targetRefs (`only one of "
+        "targetRefs or selector can be set`)"),
+    "authorizationpolicy_target_ref": Flag(
+        (1, 20, 0), "istio/istio crd-all.gen.yaml at 1.20.0 (istio/api sync; upstream PR not identified)",
+        "AuthorizationPolicy has `targetRef` (policy attachment to a Gateway)"),
+    "cni_agent_add_log_labels": Flag(
+        (1, 22, 2), "istio/istio#51713 (release-1.22 #51734, cni: properly cleanup completed pods)",
+        "the istio-cni node agent logs `adding pod to the mesh` with labels `ns=<ns> name=<pod>` and, once ztunnel "
+        "is connected, `sending pod add to ztunnel` with uid/name/namespace/serviceAccount labels; before, "
+        "`in pod mode - adding pod <ns>/<pod> to ztunnel ` and (1.22.0-1.22.1) `About to send added pod: <uid> to "
+        "ztunnel: <proto text>`"),
+    "cni_agent_logs_unenrolled_pod": Flag(
+        (1, 23, 0), "istio/istio#52320 (also in 1.22.4+ as #52333; 1.22.4 is not in SUPPORTED)",
+        "on a partial add the node agent also logs `pod: <ns>/<pod> was not enrolled and is unhealthy: <err>` "
+        "and leaves the pod out of the probe ipset"),
+    "cni_agent_scope_cni_agent": Flag(
+        (1, 22, 2), "istio/istio#51341 (release-1.22 commit bce4b605, Fix bug with initial snapshot create)",
+        "the istio-cni node agent (in-pod) logs under scope `cni-agent`; before, scope `ambient`"),
+    "cni_agent_zds_add_log": Flag(
+        (1, 22, 0), "istio/istio#50359 (Ambient CNI: propagate Kubernetes pod info to ztunnel)",
+        "the node agent logs the ZDS add it sends to ztunnel at info (`About to send added pod: ...`, replaced "
+        "by `sending pod add to ztunnel` under cni_agent_add_log_labels); before, at debug (not printed)"),
+    "cni_excludes_only_kube_system": Flag(
+        (1, 22, 0), "istio/istio#50337 (CNI: enable sidecars in istio-system)",
+        "the istio-cni chart's default excludeNamespaces is [kube-system]; before, [istio-system, kube-system]"),
+    "cni_plugin_error_has_agent_message": Flag(
+        (1, 22, 3), "istio/istio#51847 (release-1.22 #51860, cni: expose error messages to client)",
+        "the CNI plugin's error (and so kubelet's FailedCreatePodSandBox event) reads `unable to push CNI event "
+        "(status code 500): <agent error>` with the agent's http.Error body (ends in a newline), and the agent logs "
+        "`failed to handle add event: <err>` with ns/name labels; before, `unable to push CNI event, error was "
+        "500` and `Failed to handle add event: <err>`"),
+    "cni_plugin_log_labels": Flag(
+        (1, 22, 2), "istio/istio#51546 (release-1.22 #51555, cni: fix k/v pairs in UDS logging from plugin)",
+        "plugin log lines relayed over the UDS log socket keep their labels (e.g. `pod=<ns>/<pod>`) and the "
+        "plugin's own timestamp; before, only the message"),
+    "cni_plugin_scope_cni_plugin": Flag(
+        (1, 23, 0), "istio/istio#51074 (Simplify CNI logging config)",
+        "CNI plugin lines relayed by the node agent appear under scope `cni-plugin`; before, scope `cni`"),
+    "crd_cel_validation": Flag(
+        (1, 23, 0), "istio/istio#51316 (istio/client-go update bringing istio/api's CEL rules into the CRDs)",
+        "the Istio CRDs carry x-kubernetes-validations: the API server rejects e.g. a PeerAuthentication whose "
+        "portLevelMtls has no selector (`portLevelMtls requires selector`); before, only istiod's validating "
+        "webhook did"),
+    "crd_networking_v1_storage": Flag(
+        (1, 27, 0), "istio/istio crd-all.gen.yaml at 1.27.0 (istio/api sync; upstream PR not identified)",
+        "networking.istio.io CRDs store v1 instead of v1beta1"),
+    "crd_v1_apis": Flag(
+        (1, 22, 0), "istio/istio crd-all.gen.yaml at 1.22.0 (istio/api v1 promotion; upstream PR not identified)",
+        "networking.istio.io, PeerAuthentication and Telemetry are served as v1 too; AuthorizationPolicy gains the "
+        "short name `ap` and the Action column"),
+    "install_state_dropped": Flag(
+        (1, 21, 0), "istio/istio#47860 (Drop `installed-state` from installation)",
+        "istioctl install no longer saves the `installed-state` IstioOperator, and the base chart no longer "
+        "installs the IstioOperator CRD"),
+    "istioctl_ambient_install_message": Flag(
+        (1, 23, 0), "istio/istio#50696 (Generalize default webhook message)",
+        "istioctl install with the ambient profile ends with `The ambient profile has been installed "
+        "successfully, enjoy Istio without sidecars!`"),
+    "istioctl_component_icons": Flag(
+        (1, 23, 0), "istio/istio#50744 (add fancier success icons) + #51926",
+        "install progress lines end with the component's icon: `✔ Istiod installed 🧠`"),
+    "istioctl_default_message": Flag(
+        (1, 19, 0), "istio/istio#43897 (Fix webhooks reconciled by operator are inconsistent with istioctl "
+        "install's)", "after installing, istioctl prints `Made this installation the default for injection and "
+        "validation.`; before, `Making this installation the default for injection and validation.`; 1.24's "
+        "installer prints nothing", until=(1, 24, 0)),
+    "istioctl_default_message_cluster_wide": Flag(
+        (1, 23, 0), "istio/istio#50696 (Generalize default webhook message)",
+        "the default-revision message reads `Made this installation the default for cluster-wide operations.`"),
+    "istioctl_eol_warning": Flag(
+        (1, 19, 0), "istio/istio#42256 (warning if the current istioctl version near or after EOL date)",
+        "istioctl install prints `WARNING: Istio <x.y.0> may be out of support (EOL) already: ...` once the "
+        "release's EOL month has come (operator/version/version.go)"),
+    "istioctl_install_art": Flag(
+        (1, 23, 0), "istio/istio#50699 (basic istio ascii art)",
+        "istioctl install first prints the Istio ASCII art to stderr"),
+    "istioctl_installer_rewrite": Flag(
+        (1, 24, 0), "istio/istio#52541 (installation: rewrite the code)",
+        "istioctl install renders with the chart profiles and applies object by object: the prompt reads "
+        "`This will install the Istio <v> profile \"<p>\" into the cluster`, --set values are not format-checked, "
+        "unknown profiles fail with `profile \"x\" not found`, and uninstall names objects "
+        "`apps/v1, Kind=Deployment/istiod.istio-system`"),
+    "istioctl_prompt_lists_components": Flag(
+        (1, 19, 0), "istio/istio#44666 (install: cleanup warnings)",
+        "the install prompt names the components in words: `the Istio 1.20.2 \"ambient\" profile (with "
+        "components: Istio core, Istiod, CNI, and Ztunnel)`; before, `the Istio 1.18.0 ambient profile with "
+        "[\"Istio core\" ...] components`"),
+    "istioctl_version_no_running_pods": Flag(
+        (1, 24, 0), "istio/istio pkg/kube/client.go GetIstioVersions at 1.24.0 (upstream PR not identified)",
+        "without ready istiod pods `istioctl version` says `no running Istio pods in namespace \"istio-system\"`; "
+        "before, `no ready Istio pods in \"istio-system\"`"),
+    "istioctl_workloads_address_column": Flag(
+        (1, 24, 0), "istio/istio#52293 (istioctl: various ztunnel-config improvements)",
+        "the ztunnel workloads table calls its address column ADDRESS instead of IP"),
+    "istioctl_workloads_namespace_first": Flag(
+        (1, 20, 0), "istio/istio#46925 (optimize pc workload summary)",
+        "the ztunnel workloads table starts NAMESPACE then NAME; before, NAME then NAMESPACE"),
+    "istioctl_workloads_network_column": Flag(
+        (1, 21, 0), "istio/istio#47879 (support displaying network info in pc workload)",
+        "`istioctl pc workload` has a NETWORK column; `ztunnel-config` (#50347) dropped it",
+        until=(1, 22, 0)),
+    "istioctl_ztunnel_after_cni": Flag(
+        (1, 21, 0), "istio/istio#47944 (install ztunnel after istio-cni)",
+        "istioctl install starts the Ztunnel component once CNI is installed; before, at once (in parallel with "
+        "Istio core)"),
     "istioctl_ztunnel_config": Flag(
         (1, 22, 0), "istio/istio#50347 (Split istioctl pc ztunnel info into zc) + #50378 (experimental)",
         "ztunnel configuration is shown by `istioctl x ztunnel-config` (alias `zc`) and "
@@ -67,6 +196,16 @@ TABLE: dict[str, Flag] = {
         (1, 23, 0), "istio/istio#51188 (istioctl: promote ztunnel-config)",
         "`istioctl ztunnel-config` is a top-level command and `istioctl x ztunnel-config` no longer "
         "exists"),
+    "istiod_ca_trusted_node_accounts_default": Flag(
+        (1, 23, 0), "istio/istio#51311 (Don't hardcode CA_TRUSTED_NODE_ACCOUNTS everywhere)",
+        "the istiod chart sets CA_TRUSTED_NODE_ACCOUNTS=<namespace>/ztunnel unless the values set it"),
+    "istiod_jwt_policy_env": Flag(
+        (1, 18, 0), "istio/istio#49520 (Drop support for legacy first-party-jwt)",
+        "istiod's container has JWT_POLICY=third-party-jwt", until=(1, 22, 0)),
+    "istiod_named_container_ports": Flag(
+        (1, 24, 0), "istio/istio#53102 (Complete list, and include name, of xds ports)",
+        "istiod's container lists ports 8080 http-debug, 15010 grpc-xds, 15012 tls-xds, 15017 https-webhooks and "
+        "15014 http-monitoring; before, 8080, 15010 and 15017 unnamed"),
     "istiod_publishes_nonterminal_pods": Flag(
         (1, 24, 0), "istio/istio#52191 (ambient: make HostNetwork pods work)",
         "istiod publishes a pod to ztunnel in any non-terminal phase (not Succeeded/Failed) once it has an "
@@ -98,15 +237,44 @@ TABLE: dict[str, Flag] = {
         "DNS UDP rules go through `-A OUTPUT -p udp -j ISTIO_OUTPUT` (nat and raw) instead of being appended to "
         "the built-in OUTPUT chains, and an explicit include-CIDR list no longer ends ISTIO_OUTPUT with "
         "`-j RETURN` (goldens ip-range.golden 1.22.0 vs 1.23.0)"),
+    "ztunnel_access_log_quotes_strings": Flag(
+        (1, 22, 2), "istio/ztunnel#1095 (release-1.22 #1110, access logs: consistently quote fields) + #1138 "
+        "(release-1.22 #1140, Improve error log output format)",
+        "ztunnel access logs quote every string field (`src.workload=\"x\"`, `dst.service=\"...\"`, and the "
+        "early-deny `error=\"...\"`); before, workload/namespace/service names and the early-deny error were "
+        "unquoted"),
     "ztunnel_access_logs": Flag(
         (1, 22, 0), "istio/ztunnel#874 (Initial access logs implementation)",
         "ztunnel logs target `access`: `connection complete` (info; error level with error=\"…\" on "
         "failure) and an early `connection failed` warn with src.addr, dst.addr, direction, error; "
         "before, outbound failures were `warn!(dur=…, err=…, \"failed\")` in span outbound{id=…}"),
+    "ztunnel_build_info_profile": Flag(
+        (1, 22, 0), "istio/ztunnel#916 (version: include profile name)",
+        "ztunnel's `version: version.BuildInfo{...}` line has a `BuildProfile` field after RustVersion"),
+    "ztunnel_config_dump_camel_case": Flag(
+        (1, 22, 0), "istio/ztunnel#923 (admin: restructure config_dump, make it all camel case)",
+        "ztunnel's `running with config:` YAML uses camelCase keys (`dnsProxy`); before, snake_case"),
+    "ztunnel_inpod_logs_workload_name": Flag(
+        (1, 23, 0), "istio/ztunnel#1189 (Add more context on statemanager logs) + #1168 (Minor logging cleanup)",
+        "ztunnel logs `pod received, starting proxy` with uid/name/namespace fields and names the per-pod span "
+        "`proxy{wl=<ns>/<pod>}`; before, `pod WorkloadUid(\"<uid>\") received netns, starting proxy` and "
+        "`proxy{uid=<uid>}`"),
     "ztunnel_istio_log_format": Flag(
         (1, 22, 0), "istio/ztunnel#871 (Move log format to standard Istio format)",
         "ztunnel logs in the Istio format `<ts>\\t<level>\\t<scope>[:<spans>]\\t<message>\\t<k=v …>`; "
         "before, the Rust tracing default `<ts>  <LEVEL> <spans>: <target>: <message> <k=v>`"),
+    "ztunnel_policy_rejection_names_policy": Flag(
+        (1, 24, 0), "istio/ztunnel#1273 (rbac - include policy name in rejection logs)",
+        "the RBAC rejection error reads `connection closed due to policy rejection: explicitly denied by: "
+        "<ns>/<policy>` (or `allow policies exist, but none allowed`); before, `connection closed due to policy "
+        "rejection`"),
+    "ztunnel_shared_inpod_mode_log": Flag(
+        (1, 23, 0), "istio/ztunnel#1031 (combine `proxymode = shared` and `inpod_mode = true`)",
+        "ztunnel logs `shared proxy mode - in-pod mode enabled` at startup; before, `in-pod mode enabled`"),
+    "ztunnel_socks5_off_by_default": Flag(
+        (1, 22, 0), "istio/ztunnel#943 (release-1.22 #950, Make socks5 optional, off by default)",
+        "ztunnel opens no socks5 listener (127.0.0.1:15080) unless UNSTABLE_ENABLE_SOCKS5=true; before, every "
+        "proxy (the shared one, or each in-pod proxy) logged `listener established` for it"),
     "ztunnel_source_by_workload_info": Flag(
         (1, 24, 0), "istio/ztunnel#1218 (Fetch local workload directly, rather than based on IP)",
         "ztunnel finds the source (local) workload by its ZDS WorkloadInfo, not the source IP; on failure "
@@ -117,6 +285,9 @@ TABLE: dict[str, Flag] = {
         (1, 22, 2), "istio/ztunnel#1092 + #1146 (500ms -> 5s), in 1.22.2 as backports #1111 + #1147",
         "ztunnel's outbound path waits up to 5 s (hard-coded) for an unknown source workload to arrive "
         "from xds before failing; before, it failed at once"),
+    "ztunnel_xds_log_removes": Flag(
+        (1, 21, 0), "istio/ztunnel#751 (xds: fix removals)",
+        "ztunnel's info line `received response` for each xDS push has a `removes=<n>` field after size"),
 }
 
 SUPPORTED: list[IstioVersion] = [

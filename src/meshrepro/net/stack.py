@@ -127,16 +127,30 @@ class DnsReply:
 
 
 @dataclass(frozen=True)
-class TunnelRoute:
-    """`ip rule add fwmark MARK/MASK lookup TABLE` whose table's default route is a tunnel device (geneve)
-    to another namespace: how istio-cni <=1.20 steered pod traffic into the node's ztunnel."""
+class PolicyRule:
+    """`ip rule add priority P [fwmark MARK/MASK] lookup TABLE` (table None: the main table)."""
 
-    mark: int
-    mask: int
+    priority: int
+    table: int | None
+    mark: int | None = None
+    mask: int = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class TunnelRoute:
+    """A route in a policy table that hands packets to another namespace: a tunnel device (geneve) or a
+    gateway in a neighbour namespace. How istio-cni <=1.20 steered pod traffic into the node's ztunnel."""
+
     table: int
-    device: str  # the device in this namespace (istioout, istioin)
-    peer: str  # the namespace name at the tunnel's far end
-    peer_device: str  # the device packets arrive on there (pistioout, pistioin)
+    destination: str  # CIDR
+    device: str  # the device in this namespace (istioout, istioin, a veth)
+    peer: str | None  # the namespace at the far end; None: an ordinary route (normal delivery)
+    peer_device: str = ""  # the device packets arrive on there (pistioout, pistioin, eth0)
+
+    def covers(self, ip: int) -> int:
+        """The prefix length if the route matches `ip`, else -1."""
+        network = ipaddress.ip_network(self.destination, strict=False)
+        return network.prefixlen if ip & int(network.netmask) == int(network.network_address) else -1
 
 
 class NetNamespace:
@@ -154,7 +168,8 @@ class NetNamespace:
         self._interfaces: Interfaces | None = None
         self.devices: dict[str, list[str]] = {}  # set for nodes (eth0 plus the pods' veths); pods get eth0
         self.routes: list[tuple[str, str]] = []  # (cidr, device) besides the default route
-        self.tunnel_routes: list[TunnelRoute] = []  # policy routing by packet mark, checked after PREROUTING
+        self.policy_rules: list[PolicyRule] = []  # checked after PREROUTING, lowest priority first
+        self.tunnel_routes: list[TunnelRoute] = []
         self.veth: str | None = None  # for pods: the name of the node side of their veth
         self._interfaces_for = -1
         self.listeners: dict[tuple[str, str, int], Listener | DatagramListener] = {}
@@ -196,8 +211,20 @@ class NetNamespace:
     def listener_for(self, protocol: str, ip: str, port: int) -> Listener | DatagramListener | None:
         return self.listeners.get((protocol, ip, port)) or self.listeners.get((protocol, ANY, port))
 
-    def tunnel_for(self, mark: int) -> TunnelRoute | None:
-        return next((t for t in self.tunnel_routes if mark & t.mask == t.mark), None)
+    def tunnel_for(self, mark: int, destination: str) -> tuple[PolicyRule, TunnelRoute] | None:
+        """Policy routing: the first rule whose mark matches and whose table has a route for the destination
+        decides; a lookup that finds nothing falls through to the next rule, as in the kernel."""
+        ip = ip_to_int(destination)
+        for rule in sorted(self.policy_rules, key=lambda r: r.priority):
+            if rule.mark is not None and mark & rule.mask != rule.mark:
+                continue
+            if rule.table is None:
+                return None
+            routes = [(r.covers(ip), r) for r in self.tunnel_routes if r.table == rule.table]
+            best = max((m for m in routes if m[0] >= 0), key=lambda m: m[0], default=None)
+            if best is not None:
+                return (rule, best[1]) if best[1].peer is not None else None
+        return None
 
     def view(self, uid: int = 0, gid: int = 0) -> NamespaceView:
         return NamespaceView(self, uid, gid)
@@ -330,13 +357,15 @@ class Network:
                 return outcome
             source, destination, local, mark = outcome
             record.seen_source = source
-            tunnel = ns.tunnel_for(mark) if local is None and ns.tunnel_routes else None
-            peer = self.namespaces.get(tunnel.peer) if tunnel is not None else None
-            if tunnel is None or peer is None:
+            found = ns.tunnel_for(mark, destination[0]) if local is None and ns.policy_rules else None
+            peer = self.namespaces.get(found[1].peer or "") if found is not None else None
+            if found is None or peer is None:
                 return ns, source, destination, local
-            record.hop("routing", f"fwmark {mark:#x} -> table {tunnel.table} -> {tunnel.device}",
-                       f"tunnelled to {peer.owner}, arriving on {tunnel.peer_device}")
-            ns, in_interface = peer, tunnel.peer_device
+            rule, route = found
+            record.hop("routing", f"ip rule {rule.priority}" + (f" fwmark {mark:#x}" if rule.mark is not None else "")
+                       + f" -> table {route.table}: {route.destination} dev {route.device}",
+                       f"to {peer.owner}, arriving on {route.peer_device}")
+            ns, in_interface = peer, route.peer_device
         record.hop("routing", "tunnel loop", "the packet's TTL runs out")
         return NetError(NetErrorKind.TIMEOUT, record.destination, record.source)
 
