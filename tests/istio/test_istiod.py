@@ -14,6 +14,16 @@ from meshrepro.sim.trace import Trace
 PODS = ResourceKey("", "pods")
 
 
+class _NoClient:
+    """No namespaces exist in these tests, so istiod never writes."""
+
+    def create(self, *args: Any) -> None:
+        raise AssertionError("unexpected write")
+
+
+NO_CLIENT: Any = _NoClient()
+
+
 class Recorder:
     name = "ztunnel test"
 
@@ -46,7 +56,7 @@ def pod(name: str, phase: str, ip: str = "", *, ready: bool = False, host_networ
 def run(version: tuple[int, int, int], *pods: dict[str, Any], ambient: bool = True,
         extra: list[tuple[ResourceKey, dict[str, Any]]] = ()) -> tuple[Recorder, Istiod, Clock]:
     clock, store = Clock(seed=1), Store()
-    istiod = Istiod(clock, store, Trace(), version, ambient=ambient)
+    istiod = Istiod(clock, store, NO_CLIENT, Trace(), version, ambient=ambient)
     recorder = Recorder()
     recorder.clock = clock
     istiod.start()
@@ -85,12 +95,12 @@ def test_pending_pod_without_ip_waits_for_its_ip_with_krt_but_not_in_the_legacy_
 def test_legacy_index_ignores_an_update_that_only_adds_the_ip() -> None:
     """istio<=1.21 handlePod only recomputes on label/annotation/phase/readiness changes (caveat 3.3)."""
     clock, store = Clock(seed=1), Store()
-    istiod = Istiod(clock, store, Trace(), (1, 21, 2), ambient=True)
+    istiod = Istiod(clock, store, NO_CLIENT, Trace(), (1, 21, 2), ambient=True)
     istiod.start()
     store.put(PODS, pod("p", "Pending"))
     store.put(PODS, pod("p", "Pending", "10.244.0.7"))
     assert istiod.workloads[("default", "p")].addresses == ()
-    krt = Istiod(clock, Store(), Trace(), (1, 22, 0), ambient=True)
+    krt = Istiod(clock, Store(), NO_CLIENT, Trace(), (1, 22, 0), ambient=True)
     krt.start()
     krt.store.put(PODS, pod("p", "Pending"))
     krt.store.put(PODS, pod("p", "Pending", "10.244.0.7"))

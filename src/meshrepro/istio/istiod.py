@@ -19,7 +19,9 @@ import simpy
 
 from meshrepro.istio.versions import IstioVersion, flags
 from meshrepro.istio.workload import Workload
+from meshrepro.kube.client import Client
 from meshrepro.kube.store import Obj, ResourceKey, Store, WatchEvent
+from meshrepro.net.tls import Certificate
 from meshrepro.sim.clock import Clock
 from meshrepro.sim.trace import Trace
 
@@ -27,6 +29,9 @@ PODS = ResourceKey("", "pods")
 NAMESPACES = ResourceKey("", "namespaces")
 SERVICES = ResourceKey("", "services")
 PEER_AUTHENTICATIONS = ResourceKey("security.istio.io", "peerauthentications")
+CONFIG_MAPS = ResourceKey("", "configmaps")
+ROOT_CERT_CONFIG_MAP = "istio-ca-root-cert"
+IGNORED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
 
 # pilot/pkg/features: PILOT_DEBOUNCE_AFTER=100ms (quiet period), PILOT_DEBOUNCE_MAX=10s.
 DEBOUNCE_AFTER = 0.1
@@ -82,13 +87,17 @@ class Subscriber(Protocol):
 
 
 class Istiod:
-    def __init__(self, clock: Clock, store: Store, trace: Trace, version: IstioVersion, *, ambient: bool,
+    def __init__(self, clock: Clock, store: Store, client: Client, trace: Trace, version: IstioVersion, *, ambient: bool,
                  root_namespace: str = "istio-system", cluster_id: str = "Kubernetes",
                  trust_domain: str = "cluster.local") -> None:
         self.clock = clock
         self.store = store
+        self.client = client
         self.trace = trace
         self.version = version
+        # istiod's self-signed root (O=<trust domain>), published to every namespace as istio-ca-root-cert
+        self.root_cert = Certificate("", "", f"{clock.rng.getrandbits(64):016x}", organizations=(trust_domain,),
+                                     is_ca=True)
         self.flags = flags(version)
         self.ambient = ambient  # PILOT_ENABLE_AMBIENT(_CONTROLLERS): without it there is no workload index
         self.root_namespace = root_namespace
@@ -108,6 +117,10 @@ class Istiod:
 
     def start(self) -> None:
         self.running = True
+        self.store.watch(self._on_namespace, NAMESPACES)
+        self._watches.append((self._on_namespace, NAMESPACES))
+        for namespace in list(self.store.iter(NAMESPACES)):
+            self._publish_root_cert(namespace)
         if not self.ambient:
             return
         for key, handler in ((PODS, self._on_pod), (NAMESPACES, self._on_config), (SERVICES, self._on_config),
@@ -135,6 +148,26 @@ class Istiod:
     def disconnect(self, subscriber: Subscriber) -> None:
         if subscriber in self.subscribers:
             self.subscribers.remove(subscriber)
+
+    # -- the namespace controller: the mesh's root certificate in every namespace ----------
+
+    def _on_namespace(self, event: WatchEvent) -> None:
+        if event.type != "DELETED":
+            self._publish_root_cert(event.object)
+
+    def _publish_root_cert(self, namespace: Obj) -> None:
+        """pilot/pkg/serviceregistry/kube/controller/namespacecontroller.go; system namespaces are skipped
+        (inject.IgnoredNamespaces)."""
+        name = namespace["metadata"]["name"]
+        if name in IGNORED_NAMESPACES or (namespace.get("status") or {}).get("phase") == "Terminating":
+            return
+        if self.store.peek(CONFIG_MAPS, name, ROOT_CERT_CONFIG_MAP) is not None:
+            return
+        self.client.create("v1", "configmaps", name, {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": ROOT_CERT_CONFIG_MAP, "namespace": name,
+                         "labels": {"istio.io/config": "true"}},
+            "data": {"root-cert.pem": self.root_cert.pem()}})
 
     # -- the workload index --------------------------------------------------------------
 
