@@ -332,19 +332,16 @@ class Istiod:
             self._pusher = self.clock.env.process(self._debounce())
 
     def _debounce(self) -> Any:
-        """pilot/pkg/xds/discovery.go debounce: push after DEBOUNCE_AFTER of quiet, or DEBOUNCE_MAX at most."""
-        while True:
-            assert self._dirty_since is not None
-            quiet_at = self._last_change + DEBOUNCE_AFTER
-            deadline = self._dirty_since + DEBOUNCE_MAX
-            wake = min(quiet_at, deadline)
+        """pilot/pkg/xds/discovery.go debounce: push after DEBOUNCE_AFTER of quiet, or DEBOUNCE_MAX at most.
+        The push is sent concurrently; changes during it start the next debounce."""
+        while self._dirty_since is not None:
+            wake = min(self._last_change + DEBOUNCE_AFTER, self._dirty_since + DEBOUNCE_MAX)
             if self.clock.now < wake:
                 yield self.clock.timeout(wake - self.clock.now)
                 continue
-            break
-        self._dirty_since = None
-        if self.running and self.subscribers:
-            yield from self._deliver(list(self.subscribers), self._snapshot())
+            self._dirty_since = None
+            if self.running and self.subscribers:
+                self.clock.env.process(self._deliver(list(self.subscribers), self._snapshot()))
 
     def _snapshot(self) -> Snapshot:
         self._pushed += 1
