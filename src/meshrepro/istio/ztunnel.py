@@ -237,7 +237,7 @@ class _Proxied:
         if not z.flags.ztunnel_access_logs:
             return self.legacy_completed()
         log = replace(self.log, bytes_sent=self.bytes_sent, bytes_recv=self.bytes_recv,
-                      duration_ms=int((z.clock.now - self.started) * 1000), error=error)
+                      duration_ms=round((z.clock.now - self.started) * 1000), error=error)
         return [zlog.connection_complete(z.version, z.clock.wall(), log)]
 
     def legacy_completed(self) -> list[str]:
@@ -362,7 +362,7 @@ class _Outbound(_Proxied):
     def legacy_completed(self) -> list[str]:
         z = self.ztunnel
         return [zlog.outbound_complete(z.version, z.clock.wall(), conn_id=self.conn_id,
-                                       elapsed_ns=int((z.clock.now - self.started) * 1e9), proxy=z.span(self.pod))]
+                                       elapsed_ns=round((z.clock.now - self.started) * 1e9), proxy=z.span(self.pod))]
 
     def pod_netns(self) -> NetNamespace:
         z = self.ztunnel
