@@ -25,7 +25,7 @@ from meshrepro.istio.workload import Workload
 from meshrepro.net.errors import NetError, NetErrorKind
 from meshrepro.net.http import Request, Response
 from meshrepro.net.server import HttpListener, Peer
-from meshrepro.net.stack import ConnectionRecord, NetNamespace, Network, Wait
+from meshrepro.net.stack import ConnectionRecord, DnsQuery, DnsReply, NetNamespace, Network, Wait
 from meshrepro.net.tls import ClientTLS
 from meshrepro.runtime.process import Output
 from meshrepro.sim.clock import Clock
@@ -34,10 +34,12 @@ from meshrepro.sim.trace import Trace
 OUTBOUND_PORT = 15001
 INBOUND_PLAINTEXT_PORT = 15006
 HBONE_PORT = 15008
+DNS_PORT = 15053
 READINESS_PORT = 15021
 INPOD_MARK = 0x539  # ztunnel's SO_MARK on its sockets in a pod netns (INPOD_MARK=1337): capture rules skip it
 SOURCE_WAIT = 5.0  # ztunnel#1147: wait_for_workload(.., Duration::from_secs(5)), hard-coded
 CLIENT_HELLO = 517  # bytes of a TLS ClientHello as Go sends it (counted in bytes_recv)
+FORWARD_TIMEOUT = 5.0  # the DNS proxy's upstream query timeout
 LOOKUP_NS = 85_300  # how long a failed cache lookup takes before `failed dur=...` (a constant, for determinism)
 
 
@@ -122,11 +124,14 @@ class Ztunnel:
         if entry is not None:
             for port in (OUTBOUND_PORT, INBOUND_PLAINTEXT_PORT, HBONE_PORT):
                 entry[1].unlisten(port)
+            entry[1].unlisten(DNS_PORT, protocol="udp")
 
     def _bind(self, netns: NetNamespace, pod: PodInfo | None) -> None:
         netns.listen(OUTBOUND_PORT, _Listener("ztunnel outbound", self, pod, _Outbound))
         netns.listen(INBOUND_PLAINTEXT_PORT, _Listener("ztunnel inbound plaintext", self, pod, _InboundPlaintext))
         netns.listen(HBONE_PORT, _Listener("ztunnel inbound", self, pod, _InboundHbone))
+        if pod is not None:  # the in-pod DNS proxy; only reached when the CNI captures DNS
+            netns.listen(DNS_PORT, DnsProxy(self, netns), protocol="udp")
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -459,6 +464,32 @@ class _InboundHbone(_Inbound):
         # A client that speaks to 15008 without HBONE: ztunnel's TLS listener rejects it.
         return self.fail(NetErrorKind.RESET, "tls handshake failed: not an HBONE client", [])
         yield  # pragma: no cover
+
+
+class DnsProxy:
+    """ztunnel's DNS proxy (src/dns/server.rs): names of Services it learned from istiod are answered with
+    their VIPs; anything else is forwarded to the resolver the client asked (its original destination)."""
+
+    name = "ztunnel dns"
+
+    def __init__(self, ztunnel: Ztunnel, netns: NetNamespace) -> None:
+        self.ztunnel = ztunnel
+        self.netns = netns
+
+    def answer(self, message: DnsQuery, record: ConnectionRecord) -> Wait:
+        z = self.ztunnel
+        name = message.name.rstrip(".")
+        vips = sorted({vip for service in z.services.values() if service.hostname == name for vip in service.vips})
+        if vips and message.qtype == "A":
+            record.hop(self.name, f"answered {name}", "a Service pushed by istiod")
+            return DnsReply("NOERROR", tuple(vips))
+        upstream = record.original_destination or record.destination
+        sock = yield from z.network.dial(self.netns, upstream[0], upstream[1], protocol="udp", mark=INPOD_MARK,
+                                         owner=z.name)
+        if isinstance(sock, NetError):
+            return None
+        record.hop(self.name, f"forwarded {name} to {_addr(upstream)}", f"connection #{sock.record.id}")
+        return (yield from sock.query(message, FORWARD_TIMEOUT))
 
 
 def _denied_by(z: Ztunnel, workload: Workload, port: int, *, has_identity: bool) -> Policy | None:

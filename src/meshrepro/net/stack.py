@@ -100,7 +100,7 @@ class DatagramListener(Protocol):
     name: str
 
     def answer(self, message: Any, record: ConnectionRecord) -> Any | None:
-        """Reply to one datagram, or None to stay silent."""
+        """Reply to one datagram, or None to stay silent (a generator when the reply takes time)."""
         ...
 
 
@@ -458,6 +458,8 @@ class DatagramSocket:
 
     def query(self, message: Any, timeout: float) -> Wait:
         reply = self.listener.answer(message, self.record)
+        if isinstance(reply, Generator):  # a forwarding server answers after its own upstream query
+            reply = yield from reply
         if reply is None:
             yield self.network.clock.timeout(timeout)
             self.record.outcome = "timeout"
