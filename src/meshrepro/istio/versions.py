@@ -229,6 +229,15 @@ TABLE: dict[str, Flag] = {
         "istiod's ENABLE_NATIVE_SIDECARS=true injects istio-proxy as an init container with "
         "restartPolicy: Always, after istio-init/istio-validation and before the app's init containers "
         "(default off)"),
+    "profile_external": Flag(
+        (1, 18, 0), "istio/istio#50218 (Remove external profile in the profile list)",
+        "istioctl ships an `external` profile", until=(1, 22, 0)),
+    "profile_openshift_ambient": Flag(
+        (1, 22, 0), "istio/istio#48411 (install: add openshift-ambient profile)",
+        "istioctl ships an `openshift-ambient` profile"),
+    "profile_stable": Flag(
+        (1, 22, 0), "istio/istio#50630 (release-1.22: Release Channels, Implement with a ValidatingAdmissionPolicy)",
+        "istioctl ships a `stable` profile"),
     "sidecar_dns_own_chain": Flag(
         (1, 25, 0), "istio/istio (ISTIO_OUTPUT_DNS chain; upstream PR not identified)",
         "DNS rules live in their own chain ISTIO_OUTPUT_DNS (nat and raw) - NOT MODELLED here"),

@@ -17,7 +17,7 @@ from meshrepro.kube import status as api_status
 from meshrepro.kube.admission import Admission, AdmissionRequest
 from meshrepro.kube.authn import Authenticator
 from meshrepro.kube.discovery import Discovery
-from meshrepro.kube.printers import to_table
+from meshrepro.kube.printers import custom_resource_table, to_table
 from meshrepro.kube.rbac import Decision, User, authorize
 from meshrepro.kube.requestinfo import RequestInfo, RequestInfoError, parse_request_info
 from meshrepro.kube.selectors import (
@@ -141,6 +141,10 @@ class APIServer:
         include = "Metadata"
         for part in request.query.get("includeObject", []):
             include = part
+        crd = self.store.peek(_CRDS, "", f"{kind.plural}.{kind.group}") if kind is not None and kind.custom else None
+        if crd is not None and kind is not None:
+            return custom_resource_table(crd, items, self.clock.wall(), include_object=include,
+                                         resource_version=str(self.store.revision), version=kind.version)
         return to_table(kind.kind if kind else "", items, self.clock.wall(), self.config.version,
                         include_object=include, resource_version=str(self.store.revision))
 
@@ -268,7 +272,11 @@ class APIServer:
         meta["creationTimestamp"] = rfc3339(self.clock.wall())
         if _has_generation(kind):
             meta["generation"] = 1
+        if _is_crd(kind):
+            obj["status"] = _crd_status(obj)
         stored = self.store.put(key, obj)
+        if _is_crd(kind):
+            self.kinds.add_custom(stored)  # apiextensions-apiserver starts serving the new kinds
         self.trace.add(self.clock.now, "kube-apiserver", _ref(kind, ns, meta["name"]), "created", user=user.name)
         return Result(201, stored)
 
@@ -348,7 +356,18 @@ class APIServer:
         self.store.delete(key, ns, name)
         if kind.kind == "Service" and kind.group == "" and self.services is not None:
             self.services.release(current)
+        if _is_crd(kind):
+            self._forget_custom_resources(current)
         return Result(200, current)
+
+    def _forget_custom_resources(self, crd: Obj) -> None:
+        """A deleted CRD takes its kinds and every object of them along (the CRD finalizer's cleanup)."""
+        spec = crd.get("spec") or {}
+        group, plural = str(spec.get("group", "")), str((spec.get("names") or {}).get("plural", ""))
+        self.kinds.remove_custom(group, plural)
+        key = ResourceKey(group, plural)
+        for obj in list(self.store.iter(key)):
+            self.store.delete(key, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
 
     def _access_review(self, user: User, kind: KindInfo, ns: str, body: Any) -> Result:
         """SelfSubjectAccessReview / SubjectAccessReview: ask the authorizer, store nothing."""
@@ -413,6 +432,25 @@ class _StorePolicy:
 # Kinds whose registry strategy bumps metadata.generation on spec changes (pods did not before 1.33).
 _GENERATION_KINDS = {"Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job", "CronJob", "NetworkPolicy",
                      "PodDisruptionBudget", "Ingress", "CustomResourceDefinition"}
+
+
+_CRDS = ResourceKey("apiextensions.k8s.io", "customresourcedefinitions")
+
+
+def _is_crd(kind: KindInfo) -> bool:
+    return kind.group == _CRDS.group and kind.plural == _CRDS.resource
+
+
+def _crd_status(crd: Obj) -> Obj:
+    """What the CRD controllers write soon after creation: names accepted, established (immediate here)."""
+    now = crd["metadata"]["creationTimestamp"]
+    spec = crd.get("spec") or {}
+    stored = [v.get("name", "") for v in spec.get("versions") or [] if v.get("storage")]
+    conditions = [{"type": kind, "status": "True", "reason": reason, "message": message, "lastTransitionTime": now}
+                  for kind, reason, message in (
+                      ("NamesAccepted", "NoConflicts", "no conflicts found"),
+                      ("Established", "InitialNamesAccepted", "the initial names have been accepted"))]
+    return {"conditions": conditions, "acceptedNames": dict(spec.get("names") or {}), "storedVersions": stored}
 
 
 def _job_selector(job: Obj) -> None:

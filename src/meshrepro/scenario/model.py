@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from meshrepro.errors import InputError
+from meshrepro.istio import versions as istio_versions
 from meshrepro.kube.versions import SUPPORTED, KubeVersion, parse_version
 from meshrepro.runtime.shell import ShellSyntaxError, parse
 from meshrepro.sim.clock import DEFAULT_START
@@ -58,6 +59,7 @@ class Scenario:
     expectations: list[Expectation] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
     versions_raw: dict[str, str] = field(default_factory=dict)
+    istio: istio_versions.IstioVersion | None = None  # the istioctl release on the terminal's PATH
 
 
 def load(path: str) -> Scenario:
@@ -125,6 +127,7 @@ def parse_scenario(raw: Any, node: yaml.Node | None, path: str) -> Scenario:
     if kube not in SUPPORTED:
         supported = ", ".join(f"{a}.{b}" for a, b in SUPPORTED)
         raise fail(f"Kubernetes {kube_text} is not supported (supported: {supported})", "versions", "kubernetes")
+    istio = _istio_version(versions, fail)
     start = DEFAULT_START
     clock = raw.get("clock") or {}
     if not isinstance(clock, dict):
@@ -160,7 +163,25 @@ def parse_scenario(raw: Any, node: yaml.Node | None, path: str) -> Scenario:
     return Scenario(path=path, folder=os.path.dirname(os.path.abspath(path)), name=raw["name"].strip(),
                     kubernetes=kube, kubectl=str(kubectl) if kubectl else None, start=start, seed=seed,
                     steps=steps, expectations=expectations, raw=raw,
-                    versions_raw={k: str(v) for k, v in versions.items()})
+                    versions_raw={k: str(v) for k, v in versions.items()}, istio=istio)
+
+
+def _istio_version(versions: dict[str, Any], fail: Any) -> istio_versions.IstioVersion | None:
+    """`versions.istio`: a full release istioctl exists for in meshrepro, e.g. "1.22.3"."""
+    if "istio" not in versions:
+        return None
+    value = versions["istio"]
+    supported = ", ".join(".".join(str(p) for p in v) for v in istio_versions.SUPPORTED)
+    if not isinstance(value, str):
+        raise fail(f"write the Istio release as a string (\"1.22.3\"): YAML reads an unquoted {value} as a "
+                   f"{'number' if isinstance(value, (int, float)) else type(value).__name__}", "versions", "istio")
+    try:
+        version = istio_versions.parse_version(value)
+    except ValueError as err:
+        raise fail(f"{err} (supported: {supported})", "versions", "istio") from None
+    if version not in istio_versions.SUPPORTED:
+        raise fail(f"Istio {value} is not supported (supported: {supported})", "versions", "istio")
+    return version
 
 
 def _is_block(node: yaml.Node | None, index: int) -> bool:

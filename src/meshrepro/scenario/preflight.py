@@ -11,6 +11,8 @@ from typing import Any
 
 from meshrepro.backends.sim.machine import HOST_PROGRAMS
 from meshrepro.errors import InputError
+from meshrepro.istio import kinds as istio_kinds
+from meshrepro.istio.istioctl import UNMODELLED_COMMANDS as ISTIOCTL_UNMODELLED
 from meshrepro.manifests.load import Manifest, load_documents, load_file
 from meshrepro.manifests.validate import validate
 from meshrepro.runtime.catalogue import catalogue
@@ -29,6 +31,7 @@ _POD_SPEC_PATHS = {
 
 def check(scenario: Scenario) -> None:
     images = catalogue()
+    programs = HOST_PROGRAMS | {"istioctl"} if scenario.istio is not None else HOST_PROGRAMS
     for number, step in enumerate(scenario.steps, start=1):
         script = parse(step.command)
         functions = {node.name for node in _nodes(script) if isinstance(node, FuncDef)}
@@ -39,11 +42,19 @@ def check(scenario: Scenario) -> None:
             name = argv[0]
             if name in BUILTINS or name in SPECIAL_BUILTINS or name in functions:
                 continue
-            if name not in HOST_PROGRAMS:
-                known = ", ".join(sorted(HOST_PROGRAMS))
-                raise InputError(f"step {number}: meshrepro's terminal has no program {name!r} (it has: {known})",
-                                 path=scenario.path, line=step.line)
-            verb = _kubectl_verb(argv) if name == "kubectl" else None
+            if name not in programs:
+                known = ", ".join(sorted(programs))
+                hint = ('; set `versions.istio` (e.g. versions: {kubernetes: "1.29", istio: "1.22.3"}) to put that '
+                        "release's istioctl on PATH" if name == "istioctl" else "")
+                raise InputError(f"step {number}: meshrepro's terminal has no program {name!r} (it has: "
+                                 f"{known}){hint}", path=scenario.path, line=step.line)
+            if name == "istioctl":
+                verb = _command_word(argv, _ISTIOCTL_VALUE_FLAGS)
+                if verb in ISTIOCTL_UNMODELLED:
+                    raise InputError(f"step {number}: `istioctl {verb}` is a real istioctl command that meshrepro "
+                                     f"does not model yet", path=scenario.path, line=step.line)
+                continue
+            verb = _command_word(argv, _VALUE_FLAGS) if name == "kubectl" else None
             if verb in UNMODELLED_COMMANDS:
                 raise InputError(f"step {number}: `kubectl {verb}` is a real kubectl command that meshrepro does "
                                  f"not model yet", path=scenario.path, line=step.line)
@@ -57,13 +68,19 @@ _VALUE_FLAGS = {"-n", "--namespace", "--context", "--kubeconfig", "-s", "--serve
                 "--cluster", "--user", "-v", "--v", "--request-timeout", "--certificate-authority"}
 
 
-def _kubectl_verb(argv: list[str | None]) -> str | None:
+# istioctl's root flags that take a value.
+_ISTIOCTL_VALUE_FLAGS = {"-c", "--kubeconfig", "--context", "-i", "--istioNamespace", "-n", "--namespace", "--vklog",
+                         "--log_caller", "--log_output_level", "--log_stacktrace_level", "--log_target"}
+
+
+def _command_word(argv: list[str | None], value_flags: set[str]) -> str | None:
+    """The first word after the program that is not a flag or a flag's value."""
     index = 1
     while index < len(argv):
         arg = argv[index]
         if arg is None:
             return None
-        if arg in _VALUE_FLAGS:
+        if arg in value_flags:
             index += 2
             continue
         if arg.startswith("-"):
@@ -139,7 +156,10 @@ def _placed(body: str, step: Step) -> str:
 
 
 def _check_manifest(manifest: Manifest, scenario: Scenario, images: Any) -> None:
-    problems = validate(manifest, scenario.kubernetes)
+    if scenario.istio is not None and istio_kinds.is_istio_group(manifest.api_version):
+        problems = istio_kinds.validate(manifest, scenario.istio, scenario.kubernetes)
+    else:
+        problems = validate(manifest, scenario.kubernetes)
     if problems:
         raise InputError(str(problems[0]))
     spec_path = _POD_SPEC_PATHS.get(manifest.kind)

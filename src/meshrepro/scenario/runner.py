@@ -30,7 +30,7 @@ def run(scenario: Scenario, seed: int | None = None) -> RunResult:
     kube = scenario.kubernetes
     git_version = NODE_IMAGES.get(kube[1], f"v{kube[0]}.{kube[1]}.0")
     kubectl = scenario.kubectl or f"{kube[0]}.{kube[1]}"  # the kubectl release of the cluster's minor
-    machine = Machine(clock, trace, kube, kubectl, scenario.folder)
+    machine = Machine(clock, trace, kube, kubectl, scenario.folder, istio_version=scenario.istio)
     if not any(re.search(r"\bkind\s+create\s+cluster\b", s.command) for s in scenario.steps):
         cluster = machine.create_cluster(ClusterSpec(version=kube, git_version=git_version))
         machine.write_kubeconfig(cluster)

@@ -9,6 +9,10 @@ from typing import Any
 import simpy
 
 from meshrepro.backends.sim.kind import kind_program
+from meshrepro.istio import images as istio_images
+from meshrepro.istio.istioctl import make_istioctl
+from meshrepro.istio.mesh import Mesh
+from meshrepro.istio.versions import IstioVersion
 from meshrepro.kube.cluster import Cluster, ClusterSpec
 from meshrepro.kube.versions import KubeVersion
 from meshrepro.net.addressing import KIND_NETWORK, Pool
@@ -38,13 +42,16 @@ HOST_CURL = "8.5.0"  # the user's distribution curl (Ubuntu 24.04 and Fedora 39 
 
 class Machine:
     def __init__(self, clock: Clock, trace: Trace, kube_version: KubeVersion, kubectl_version: str,
-                 scenario_dir: str | None = None) -> None:
+                 scenario_dir: str | None = None, istio_version: IstioVersion | None = None) -> None:
         self.clock = clock
         self.trace = trace
         self.kube_version = kube_version
         self.network = Network(clock)
         self.catalogue = catalogue()
         self.clusters: dict[str, Cluster] = {}
+        # Istio's binaries run as mesh components in whichever cluster their container's node belongs to.
+        self.mesh = Mesh(self.cluster_of_node)
+        istio_images.register(self.catalogue, self.mesh.run)
         self.node_pool = Pool(KIND_NETWORK, first_offset=2)  # docker's `kind` network: .1 is the host
         # The host owns the docker bridge gateway of the `kind` network, so node traffic can reach it.
         self.host_ns = self.network.add_namespace("host", ["127.0.0.1", "172.18.0.1"], "host (your terminal)")
@@ -59,6 +66,9 @@ class Machine:
         programs: dict[str, Program] = install(coreutils.GNU)
         programs.update(install({"bash": bash, "sh": dash, "curl": make_curl(HOST_CURL), "kind": kind_program(self),
                                  "kubectl": make_kubectl(kubectl_version)}, "/usr/local/bin"))
+        if istio_version is not None:  # the scenario's `versions.istio` puts that istioctl on PATH
+            programs.update(install({"istioctl": make_istioctl(istio_version, self.mesh.ztunnel_workloads)},
+                                    "/usr/local/bin"))
         self.host = ContainerHost(clock, self.fs, self.host_ns.view(), "meshrepro", programs, first_pid=4000)
         self.cwd = WORKDIR
         self.env = {"HOME": HOME, "PATH": HOST_PATH, "USER": "root", "SHELL": "/bin/bash", "TERM": "xterm-256color",
@@ -72,6 +82,9 @@ class Machine:
         self.clusters[spec.name] = cluster
         cluster.start()
         return cluster
+
+    def cluster_of_node(self, node: str) -> Cluster | None:
+        return next((c for c in self.clusters.values() if node in c.node_names), None)
 
     def delete_cluster(self, name: str) -> None:
         cluster = self.clusters.pop(name)
