@@ -30,7 +30,7 @@ from meshrepro.kube.services import ServiceAllocator
 from meshrepro.kube.store import Obj, ResourceKey, Store, clone
 from meshrepro.kube.versions import KubeVersion
 from meshrepro.manifests.kinds import KindInfo, KindRegistry
-from meshrepro.manifests.patch import json_merge_patch, json_patch, strategic_merge
+from meshrepro.manifests.patch import PatchError, json_merge_patch, json_patch, strategic_merge
 from meshrepro.net.http import Request, Response
 from meshrepro.net.server import Peer
 from meshrepro.sim.clock import Clock, rfc3339
@@ -101,7 +101,10 @@ class APIServer:
                 body = json.loads(request.body)
             except ValueError as err:
                 return _json_response(*api_status.bad_request(f"error decoding body: {err}"))
-        result = yield from self.dispatch_async(impersonated, info, request.query, body, request)
+        query = request.query
+        if request.method == "PATCH":  # the patch type travels in the Content-Type header
+            query = {**query, "_patchType": [request.header("Content-Type").split(";")[0].strip()]}
+        result = yield from self.dispatch_async(impersonated, info, query, body, request)
         if isinstance(result.body, str):
             return Response(result.status, {"Content-Type": "text/plain"}, result.body.encode())
         if result.ok and "as=Table" in request.header("Accept") and info.verb in ("get", "list"):
@@ -303,8 +306,12 @@ class APIServer:
                 patched = json_patch(current, body)
             elif patch_type == "application/merge-patch+json":
                 patched = json_merge_patch(current, body)
-            else:
+            elif patch_type == "application/strategic-merge-patch+json":
                 patched = strategic_merge(current, body, kind, self.config.version)
+            else:
+                return Result(*api_status.unsupported_media_type())
+        except PatchError:  # a strategic merge patch for a custom resource
+            return Result(*api_status.unsupported_media_type())
         except ValueError as err:
             return Result(*api_status.bad_request(str(err)))
         return self._store_update(user, kind, key, ns, current, patched, subresource)

@@ -266,6 +266,13 @@ def conflict(group: str, resource: str, name: str, err: str = OPTIMISTIC_LOCK_ME
     )
 
 
+def unsupported_media_type() -> tuple[int, dict]:
+    """415 from the PATCH handler (apiserver handlers/patch.go) for a patch type the resource does not take."""
+    return _status(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
+                   "media types include: application/json-patch+json, application/merge-patch+json, "
+                   "application/apply-patch+yaml")
+
+
 def bad_request(message: str) -> tuple[int, dict]:
     return _status(400, "BadRequest", message)
 
