@@ -109,3 +109,18 @@ def test_a_scenario_runs_istioctl_of_its_release(tmp_path: Path) -> None:
     path = scenario(tmp_path, '{kubernetes: "1.29", istio: "1.21.2"}', "- istioctl version --remote=false\n")
     result = run(load(str(path)))
     assert (result.steps[0].exit_code, result.steps[0].stdout) == (0, "1.21.2\n")
+
+
+@pytest.mark.parametrize("step, reason", [
+    ("- istioctl install --set profile=ambiant -y\n", "is not a profile of Istio 1.22.3"),
+    ("- istioctl install -y --set=profile=empty\n", "is a real profile meshrepro does not render yet"),
+])
+def test_a_profile_meshrepro_cannot_install_is_bad_input(tmp_path: Path, step: str, reason: str) -> None:
+    path = scenario(tmp_path, '{kubernetes: "1.29", istio: "1.22.3"}', step)
+    message = error(path, preflight=True)
+    assert message.startswith(f"{path}:4: step 1: istioctl install: profile ") and reason in message
+
+
+def test_a_known_profile_passes_preflight(tmp_path: Path) -> None:
+    check(load(str(scenario(tmp_path, '{kubernetes: "1.29", istio: "1.22.3"}',
+                            "- istioctl install --set profile=ambient --set values.cni.logLevel=debug -y\n"))))

@@ -5,6 +5,7 @@ images meshrepro knows. Each problem is one line with the file and line that cau
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,9 @@ from typing import Any
 from meshrepro.backends.sim.machine import HOST_PROGRAMS
 from meshrepro.errors import InputError
 from meshrepro.istio import kinds as istio_kinds
+from meshrepro.istio.install import MODELLED_PROFILES, profile_names
 from meshrepro.istio.istioctl import UNMODELLED_COMMANDS as ISTIOCTL_UNMODELLED
+from meshrepro.istio.versions import IstioVersion
 from meshrepro.manifests.load import Manifest, load_documents, load_file
 from meshrepro.manifests.validate import validate
 from meshrepro.runtime.catalogue import catalogue
@@ -53,6 +56,8 @@ def check(scenario: Scenario) -> None:
                 if verb in ISTIOCTL_UNMODELLED:
                     raise InputError(f"step {number}: `istioctl {verb}` is a real istioctl command that meshrepro "
                                      f"does not model yet", path=scenario.path, line=step.line)
+                if verb == "install" and scenario.istio is not None:
+                    _check_profile(argv, scenario.istio, number, scenario, step)
                 continue
             verb = _command_word(argv, _VALUE_FLAGS) if name == "kubectl" else None
             if verb in UNMODELLED_COMMANDS:
@@ -71,6 +76,23 @@ _VALUE_FLAGS = {"-n", "--namespace", "--context", "--kubeconfig", "-s", "--serve
 # istioctl's root flags that take a value.
 _ISTIOCTL_VALUE_FLAGS = {"-c", "--kubeconfig", "--context", "-i", "--istioNamespace", "-n", "--namespace", "--vklog",
                          "--log_caller", "--log_output_level", "--log_stacktrace_level", "--log_target"}
+
+
+def _check_profile(argv: list[str | None], version: IstioVersion, number: int, scenario: Scenario,
+                   step: Step) -> None:
+    """A profile that release does not have (or meshrepro does not render) is a typo in the scenario."""
+    values = [v for flag, v in itertools.pairwise(argv) if flag in ("--set", "-s") and v]
+    values += [a.split("=", 1)[1] for a in argv if a and a.startswith("--set=")]
+    for value in values:
+        key, _, profile = value.partition("=")
+        if key.strip() != "profile":
+            continue
+        if profile not in MODELLED_PROFILES:
+            known = profile_names(version)
+            what = ("a real profile meshrepro does not render yet" if profile in known
+                    else f"not a profile of Istio {'.'.join(map(str, version))}")
+            raise InputError(f"step {number}: istioctl install: profile {profile!r} is {what} (meshrepro renders: "
+                             f"{', '.join(sorted(MODELLED_PROFILES))})", path=scenario.path, line=step.line)
 
 
 def _command_word(argv: list[str | None], value_flags: set[str]) -> str | None:
