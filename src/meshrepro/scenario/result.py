@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
 
@@ -69,4 +69,10 @@ class RunResult:
         return all(e.passed for e in self.expectations)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Steps, pods, logs and expectations become dicts; connections, events and the trace already are
+        (not copied: a run's record is large and read only by now)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = [asdict(v) if is_dataclass(v) else v for v in value] if isinstance(value, list) else value
+        return out
