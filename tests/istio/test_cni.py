@@ -117,3 +117,25 @@ def test_a_pod_outside_the_mesh_is_left_alone() -> None:
     cni, network, clock, _ = agent((1, 22, 3))
     result, netns = run_add(cni, network, clock, pod())
     assert isinstance(result, CNIResult) and netns.ruleset.empty
+
+
+PODS = ResourceKey("", "pods")
+
+
+@pytest.mark.parametrize("version", [(1, 20, 2), (1, 22, 3)])
+def test_a_running_pod_is_enrolled_when_its_namespace_is_labelled_later(version: tuple[int, int, int]) -> None:
+    cni, network, clock, log = agent(version)
+    netns = network.add_namespace("pod:default/web", ["10.244.0.7"], "pod web", node="kind-control-plane")
+    running = pod()
+    running["status"] = {"phase": "Running", "podIP": "10.244.0.7"}
+    cni.store.put(PODS, running)
+    cni.start()
+    assert not cni.enrolled
+    cni.store.put(NAMESPACES, {"metadata": {"name": "default", "labels": AMBIENT}})
+    clock.env.run(until=1)
+    assert cni.enrolled == {"uid-web": ["10.244.0.7"]}
+    if version < (1, 21, 0):
+        assert "\tambient\tAdding pod 'web/default' (uid-web) to ipset" in log.getvalue()
+        assert "cmdAdd" not in log.getvalue()  # the informer, not the plugin
+    else:
+        assert netns.listener_for("tcp", "10.244.0.7", 15001) is not None

@@ -176,14 +176,14 @@ class CniAgent:
         if ztunnel is not None:
             ztunnel.remove_pod(uid)
 
-    def _add_to_ipset(self, pod: Obj, ips: list[str]) -> None:
+    def _add_to_ipset(self, pod: Obj, ips: list[str], *, via_plugin: bool = True) -> None:
         """<=1.20 AddPodToMesh: the ipset entry and the per-pod route into the istioin tunnel."""
         meta = pod["metadata"]
         members = self.node_ns.ipsets.create(ZTUNNEL_PODS_IPSET, "hash:ip", exist_ok=True)
         for ip in ips:
             self.write(zlog.cni_pod_added(self.version, self.clock.wall(), namespace=meta.get("namespace", ""),
                                           name=meta["name"], uid=meta.get("uid", ""), pod_ip=ip,
-                                          host_ip=self.host_ip))
+                                          host_ip=self.host_ip, via_plugin=via_plugin))
             members.add(ip)
             route = ambient_pod_route(self.version, ip, host_ip=self.host_ip)
             self.node_ns.tunnel_routes.append(self._route(route))
@@ -276,7 +276,7 @@ class CniAgent:
     def _enroll_existing(self, pod: Obj, ip: str) -> None:
         """A running pod that became enabled (e.g. its namespace was just labelled): no restart needed."""
         if not self.flags.ambient_inpod_redirection:
-            self._add_to_ipset(pod, [ip])
+            self._add_to_ipset(pod, [ip], via_plugin=False)
             self._annotate(pod)
             return
         netns = self.network.owner_of(ip)

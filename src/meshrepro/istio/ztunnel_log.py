@@ -500,7 +500,8 @@ def _mask(prefix: int) -> str:
 
 def cni_pod_added(version: IstioVersion, ts: datetime, *, namespace: str, name: str, uid: str, pod_ip: str,
                   prefix: int = 24, host_ip: str = "10.244.0.1", service_account: str = "default",
-                  trust_domain: str = "cluster.local", ztunnel_connected: bool = True) -> list[str]:
+                  trust_domain: str = "cluster.local", ztunnel_connected: bool = True,
+                  via_plugin: bool = True) -> list[str]:
     """istio-cni-node's info lines when the CNI plugin adds an ambient pod (`pod_ip` from the previous plugin's
     result, `prefix` its mask).
 
@@ -517,11 +518,14 @@ def cni_pod_added(version: IstioVersion, ts: datetime, *, namespace: str, name: 
     """
     f = flags(version)
     if not f.ambient_inpod_redirection:
+        # The plugin's lines are relayed under scope `cni`; the agent's informer (a pod enrolled after it
+        # started, e.g. its namespace labelled later) runs the same net.go code under its own scope `ambient`.
+        scope = "cni" if via_plugin else "ambient"
         route = f"[table 100 {pod_ip}/32 via 192.168.126.2 dev istioin src {host_ip}]"
-        return [istio_line(ts, "info", "cni", f"istio-cni ambient cmdAdd podName: {name} podIPs: "
-                                              f"[{{IP:{pod_ip} Mask:{_mask(prefix)}}}]"),
-                istio_line(ts, "info", "cni", f"Adding pod '{name}/{namespace}' ({uid}) to ipset"),
-                istio_line(ts, "info", "cni", f"Adding route for {name}/{namespace}: {route}")]
+        cmd_add = [istio_line(ts, "info", "cni", f"istio-cni ambient cmdAdd podName: {name} podIPs: "
+                                                 f"[{{IP:{pod_ip} Mask:{_mask(prefix)}}}]")] if via_plugin else []
+        return [*cmd_add, istio_line(ts, "info", scope, f"Adding pod '{name}/{namespace}' ({uid}) to ipset"),
+                istio_line(ts, "info", scope, f"Adding route for {name}/{namespace}: {route}")]
     scope = _agent_scope(version)
     if f.cni_agent_add_log_labels:
         sending = istio_line(ts, "info", scope, "sending pod add to ztunnel",
