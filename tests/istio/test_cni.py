@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ class FakeClient:
 
 
 def agent(version: tuple[int, int, int], *, namespace_labels: dict[str, str] | None = None,
-          ztunnel: bool = True) -> tuple[CniAgent, Network, Clock, Buffer]:
+          ztunnel: bool = True, ambient: bool = True) -> tuple[CniAgent, Network, Clock, Buffer]:
     clock = Clock(seed=1)
     network = Network(clock)
     node_ns = network.add_namespace("node:kind-control-plane", ["172.18.0.2"], "node", node="kind-control-plane")
@@ -49,7 +50,9 @@ def agent(version: tuple[int, int, int], *, namespace_labels: dict[str, str] | N
         zt_ns = network.add_namespace("pod:istio-system/ztunnel", ["10.244.0.2"], "ztunnel", node="kind-control-plane")
         zt = Ztunnel(clock, network, Trace(), version, "kind-control-plane", "ztunnel-x", zt_ns, Buffer())
     cni = CniAgent(clock, network, store, FakeClient(), Trace(), version, FakeKubelet(node_ns),  # type: ignore[arg-type]
-                   log, {}, lambda: zt)
+                   log, {"CNI_NETWORK_CONFIG": json.dumps({"type": "istio-cni", "ambient_enabled": ambient,
+                                                           "kubernetes": {"exclude_namespaces": ["kube-system"]}})},
+                   lambda: zt)
     return cni, network, clock, log
 
 
@@ -139,3 +142,39 @@ def test_a_running_pod_is_enrolled_when_its_namespace_is_labelled_later(version:
         assert "cmdAdd" not in log.getvalue()  # the informer, not the plugin
     else:
         assert netns.listener_for("tcp", "10.244.0.7", 15001) is not None
+
+
+def sidecar_pod(annotations: dict[str, str] | None = None, init_user: int | None = None) -> dict[str, Any]:
+    init = {"name": "init-kubectl", "image": "bitnami/kubectl"}
+    if init_user is not None:
+        init["securityContext"] = {"runAsUser": init_user}
+    return pod(annotations={"sidecar.istio.io/status": "{}", **(annotations or {})},
+               initContainers=[{"name": "istio-validation", "image": "proxyv2"}, init],
+               containers=[{"name": "nginx", "image": "nginx"},
+                           {"name": "istio-proxy", "image": "proxyv2", "securityContext": {"runAsUser": 1337}}])
+
+
+def test_the_sidecar_branch_writes_istio_iptables_rules_from_the_annotations() -> None:
+    cni, network, clock, _ = agent((1, 20, 2), ambient=False)
+    result, netns = run_add(cni, network, clock, sidecar_pod({
+        "traffic.sidecar.istio.io/excludeOutboundIPRanges": "10.96.0.1/32"}))
+    assert isinstance(result, CNIResult)
+    rules = netns.ruleset.save()
+    assert "-A ISTIO_OUTPUT -d 10.96.0.1/32 -j RETURN" in rules
+    assert "-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN" in rules
+    assert "--dport 15020 -j RETURN" in rules  # the plugin excludes the status port outbound too
+
+
+def test_the_sidecar_branch_rejects_a_malformed_cidr_and_fails_the_sandbox() -> None:
+    cni, network, clock, log = agent((1, 22, 3), ambient=False)
+    result, netns = run_add(cni, network, clock, sidecar_pod({
+        "traffic.sidecar.istio.io/excludeOutboundIPRanges": "10.96.0.300/32"}))
+    assert isinstance(result, CNIError) and "annotation value error" in result.message
+    assert netns.ruleset.empty and "redirect failed due to bad params" in log.getvalue()
+
+
+def test_a_pod_without_a_sidecar_is_left_alone_and_logged() -> None:
+    cni, network, clock, log = agent((1, 20, 2), ambient=False)
+    result, netns = run_add(cni, network, clock, pod(containers=[{"name": "nginx", "image": "nginx"}]))
+    assert isinstance(result, CNIResult) and netns.ruleset.empty
+    assert "\tinfo\tcni\texcluded because it does not have istio-proxy container (have [nginx])" in log.getvalue()

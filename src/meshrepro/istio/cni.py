@@ -12,7 +12,9 @@ Which pods are captured is `redirection_enabled`, the version's PodRedirectionEn
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+import json
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import simpy
@@ -22,6 +24,7 @@ from meshrepro.istio.iptables import (
     INBOUND_TUN,
     OUTBOUND_TUN,
     ZTUNNEL_PODS_IPSET,
+    CaptureConfig,
     IpRoute,
     IpRule,
     ambient_inpod_rules,
@@ -30,6 +33,7 @@ from meshrepro.istio.iptables import (
     ambient_pod_route,
     inpod_probe_host_rules,
     inpod_probe_set,
+    sidecar_rules,
     ztunnel_pod_rules,
 )
 from meshrepro.istio.versions import IstioVersion, flags
@@ -87,7 +91,10 @@ class CniAgent:
         self.node_ns = kubelet.node_ns
         self.log = log
         self.ztunnel_of = ztunnel_of
-        self.exclude_namespaces = [n for n in env.get("EXCLUDE_NAMESPACES", "kube-system").split(",") if n]
+        # install-cni writes CNI_NETWORK_CONFIG (the chart's istio-cni-config) into the node's conflist
+        network_config = json.loads(env.get("CNI_NETWORK_CONFIG") or "{}")
+        self.ambient = bool(network_config.get("ambient_enabled"))
+        self.exclude_namespaces = list((network_config.get("kubernetes") or {}).get("exclude_namespaces") or [])
         dns = env.get("AMBIENT_DNS_CAPTURE")
         self.dns_capture = dns == "true" if dns is not None else self.flags.ambient_dns_capture_default
         self.plugin = IstioCniPlugin(self)
@@ -99,6 +106,8 @@ class CniAgent:
     def start(self) -> None:
         """install-cni writes the plugin into the conflist; the agent starts its informers."""
         self.kubelet.cni_chain.append(self.plugin)
+        if not self.ambient:
+            return
         self.store.watch(self._on_pod, PODS)
         self.store.watch(self._on_namespace, NAMESPACES)
         if self.flags.ambient_inpod_redirection:
@@ -110,6 +119,8 @@ class CniAgent:
         """On SIGTERM install-cni removes its conflist entry and the agent its node rules."""
         if self.plugin in self.kubelet.cni_chain:
             self.kubelet.cni_chain.remove(self.plugin)
+        if not self.ambient:
+            return
         self.store.unwatch(self._on_pod, PODS)
         self.store.unwatch(self._on_namespace, NAMESPACES)
         self.node_ns.policy_rules = []
@@ -144,12 +155,17 @@ class CniAgent:
         return False, f"neither the namespace nor the pod is labelled {DATAPLANE_MODE}=ambient"
 
     def cmd_add(self, pod: Obj, netns: NetNamespace, ips: list[str]) -> Generator[simpy.Event, Any, str]:
-        """The plugin's cmdAdd; returns the error text the kubelet reports, or ''."""
-        enabled, reason = self.redirection_enabled(pod)
-        subject = f"Pod {pod['metadata'].get('namespace')}/{pod['metadata']['name']}"
-        if not enabled:
-            self.trace.add(self.clock.now, "istio-cni", subject, "not captured", reason)
+        """The plugin's cmdAdd (cni/pkg/plugin/plugin.go): excluded namespaces, then ambient, then the sidecar
+        redirect; returns the error text the kubelet reports, or ''."""
+        meta = pod["metadata"]
+        subject = f"Pod {meta.get('namespace')}/{meta['name']}"
+        if meta.get("namespace") in self.exclude_namespaces:
+            self._plugin_log(pod, "pod namespace excluded")
             return ""
+        enabled, reason = self.redirection_enabled(pod) if self.ambient else (False, "ambient is not enabled")
+        if not enabled:
+            self.trace.add(self.clock.now, "istio-cni", subject, "no ambient capture", reason)
+            return self._sidecar_redirect(pod, netns)
         if not self.flags.ambient_inpod_redirection:
             self._add_to_ipset(pod, ips)
             self.trace.add(self.clock.now, "istio-cni", subject, "captured at sandbox creation",
@@ -158,6 +174,40 @@ class CniAgent:
             return ""
         error = yield from self._add_inpod(pod, netns, ips, reason)
         return error
+
+    def _sidecar_redirect(self, pod: Obj, netns: NetNamespace) -> str:
+        """The plugin's sidecar branch: istio-iptables' rules from the pod's annotations, written into the
+        pod's netns before any container runs (so istio-init is not injected; istio-validation checks them)."""
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        containers = [c["name"] for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])]
+        proxy = next((c for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])
+                      if c["name"] == "istio-proxy"), None)
+        annotations, labels = meta.get("annotations") or {}, meta.get("labels") or {}
+        inject = labels.get("sidecar.istio.io/inject", annotations.get("sidecar.istio.io/inject", ""))
+        if "istio-init" in containers:
+            return self._plugin_log(pod, "excluded due to being already injected with istio-init container")
+        if proxy is None:
+            return self._plugin_log(pod, "excluded because it does not have istio-proxy container "
+                                         f"(have [{' '.join(sorted(set(containers)))}])")
+        if inject.lower() in ("false", "0", "f"):
+            return self._plugin_log(pod, "excluded due to inject-disabled annotation")
+        if "sidecar.istio.io/status" not in annotations:
+            return self._plugin_log(pod, "excluded due to not containing sidecar annotation")
+        config = plugin_capture_config(annotations, proxy)
+        if isinstance(config, str):
+            self._plugin_log(pod, f"redirect failed due to bad params: {config}", level="error")
+            return config
+        netns.ruleset.restore(sidecar_rules(config, self.version))
+        self.trace.add(self.clock.now, "istio-cni", f"Pod {meta.get('namespace')}/{meta['name']}",
+                       "sidecar redirect written at sandbox creation",
+                       "istio-iptables rules from the pod's annotations, before any init container runs")
+        return ""
+
+    def _plugin_log(self, pod: Obj, message: str, level: str = "info") -> str:
+        meta = pod["metadata"]
+        self.write([zlog.cni_plugin_line(self.version, self.clock.wall(), meta.get("namespace", ""), meta["name"],
+                                         message, level)])
+        return ""
 
     def remove(self, uid: str, ips: list[str]) -> None:
         self.enrolled.pop(uid, None)
@@ -317,3 +367,36 @@ class CniAgent:
 
 def _service_account(pod: Obj) -> str:
     return (pod.get("spec") or {}).get("serviceAccountName") or "default"
+
+
+# cni/pkg/plugin/redirect.go: annotation -> default when absent (NewRedirect)
+_PLUGIN_DEFAULTS = {"includeOutboundIPRanges": "*", "excludeOutboundIPRanges": "", "excludeInboundPorts": "15020",
+                    "includeInboundPorts": "*", "excludeOutboundPorts": "15020", "includeOutboundPorts": "",
+                    "kubevirtInterfaces": "", "excludeInterfaces": ""}
+
+
+def plugin_capture_config(annotations: Mapping[str, str], proxy: Obj) -> CaptureConfig | str:
+    """NewRedirect: the plugin reads the pod's annotations itself (defaults differ from the injector's:
+    port 15020 is excluded outbound too), appends 15020,15021,15090 to the inbound exclusions, and takes DNS
+    capture from the istio-proxy container's ISTIO_META_DNS_CAPTURE. Returns the error text on a bad value."""
+    values = {name: annotations.get("traffic.sidecar.istio.io/" + name, default)
+              for name, default in _PLUGIN_DEFAULTS.items()}
+    mode = annotations.get("sidecar.istio.io/interceptionMode", "REDIRECT")
+    if mode not in ("REDIRECT", "TPROXY"):
+        return (f"annotation value error for value redirectMode; annotationFound = true: "
+                f"interceptionMode invalid: {mode}")
+    excluded = [p.strip() for p in values["excludeInboundPorts"].split(",") if p.strip()]
+    inbound_exclude = ",".join(dict.fromkeys([*excluded, "15020", "15021", "15090"]))
+    env = {e.get("name"): e.get("value", "") for e in proxy.get("env") or []}
+    user = ((proxy.get("securityContext") or {}).get("runAsUser")) or 1337
+    group = ((proxy.get("securityContext") or {}).get("runAsGroup")) or 1337
+    try:
+        config = CaptureConfig.from_annotations(
+            {}, include_ip_ranges=values["includeOutboundIPRanges"], exclude_ip_ranges=values["excludeOutboundIPRanges"],
+            include_inbound_ports=values["includeInboundPorts"], include_outbound_ports=values["includeOutboundPorts"],
+            exclude_outbound_ports=values["excludeOutboundPorts"], interception_mode=mode,
+            redirect_dns=env.get("ISTIO_META_DNS_CAPTURE", "").lower() == "true")
+    except ValueError as err:
+        return f"annotation value error: {err}"
+    return replace(config, proxy_uid=str(user), proxy_gid=str(group), inbound_ports_exclude=inbound_exclude,
+                   kube_virt_interfaces=values["kubevirtInterfaces"], exclude_interfaces=values["excludeInterfaces"])

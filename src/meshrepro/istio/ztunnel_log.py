@@ -547,6 +547,14 @@ def _push_error(version: IstioVersion, agent_error: str) -> str:
     return "unable to push CNI event, error was 500"
 
 
+def cni_plugin_line(version: IstioVersion, ts: datetime, namespace: str, name: str, message: str,
+                    level: str = "info") -> str:
+    """A line of the istio-cni plugin (cni/pkg/plugin/plugin.go, logger WithLabels("pod", ns/name)) as the node
+    agent relays it over its UDS log socket: scope `cni` (`cni-plugin` from 1.23), the pod label from 1.22.2."""
+    pod = (("pod", f"{namespace}/{name}"),) if flags(version).cni_plugin_log_labels else ()
+    return istio_line(ts, level, _plugin_scope(version), message, pod)
+
+
 def cni_plugin_add_error(version: IstioVersion, agent_error: str = "partial add error: no ztunnel connection") -> str:
     """The error the istio-cni plugin returns for an ambient pod the node agent refused (1.21+), i.e. the text after
     `plugin type="istio-cni" name="istio-cni" failed (add): ` in kubelet's FailedCreatePodSandBox event.
