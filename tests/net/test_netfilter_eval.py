@@ -216,3 +216,28 @@ def test_loopback_delivery_walks_input_and_policies_show_in_the_trail():
     outcome = out(ruleset, ("10.96.0.1", 443))
     assert outcome.verdict == "DROP" and outcome.route == "local"
     assert str(outcome.trail[-1]) == "[INPUT] filter INPUT: policy DROP"
+
+
+def test_compiled_chains_follow_every_change_to_the_rule_set():
+    """The evaluator caches chains per committed table: iptables and iptables-restore must replace them."""
+    ruleset = Ruleset.parse("*nat\n:X - [0:0]\n-A OUTPUT -j X\n-A X -p tcp -j REDIRECT --to-ports 15001\nCOMMIT\n")
+    assert out(ruleset, ("10.96.0.1", 443)).destination == ("127.0.0.1", 15001)
+    ruleset.execute(["-t", "nat", "-I", "X", "-p", "tcp", "--dport", "443", "-j", "RETURN"])
+    returned = out(ruleset, ("10.96.0.1", 443))
+    assert returned.destination == ("10.96.0.1", 443)
+    assert [(e.chain, e.index, e.rule) for e in returned.trail] == [
+        ("OUTPUT", 1, "-A OUTPUT -j X"), ("X", 1, "-A X -p tcp -m tcp --dport 443 -j RETURN")]
+    ruleset.restore("*nat\n-F X\nCOMMIT\n", noflush=True)
+    emptied = out(ruleset, ("10.96.0.1", 443))  # a jump to an empty chain comes straight back
+    assert emptied.destination == ("10.96.0.1", 443)
+    assert [(e.chain, e.index) for e in emptied.trail] == [("OUTPUT", 1)]
+    ruleset.restore("*filter\n:OUTPUT DROP [0:0]\nCOMMIT\n", noflush=True)
+    assert out(ruleset, ("10.96.0.1", 443)).verdict == "DROP"
+
+
+def test_goto_an_empty_chain_returns_from_the_calling_chain():
+    ruleset = Ruleset.parse("*filter\n:A - [0:0]\n:E - [0:0]\n-A OUTPUT -j A\n-A OUTPUT -j DROP\n"
+                            "-A A -g E\n-A A -j ACCEPT\nCOMMIT\n")
+    outcome = out(ruleset, ("10.96.0.1", 443))
+    assert outcome.verdict == "DROP"
+    assert [(e.chain, e.index) for e in outcome.trail] == [("OUTPUT", 1), ("A", 1), ("OUTPUT", 2)]

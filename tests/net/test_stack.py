@@ -9,8 +9,9 @@ import simpy
 
 from meshrepro.net.errors import NetError, NetErrorKind
 from meshrepro.net.http import Request, Response
+from meshrepro.net.netfilter.addr import ip_to_int
 from meshrepro.net.server import HttpListener, Peer
-from meshrepro.net.stack import DnsQuery, DnsReply, Network, ResolverConfig
+from meshrepro.net.stack import DnsQuery, DnsReply, Network, ResolverConfig, TunnelRoute
 from meshrepro.sim.clock import Clock
 
 
@@ -153,3 +154,22 @@ def test_a_name_with_a_trailing_dot_skips_the_search_list() -> None:
     client.resolver = ResolverConfig(["10.244.0.2"], ["default.svc.cluster.local"], ndots=5)
     assert _run(clock, client.view().resolve("kubernetes.default.svc.cluster.local.")) == ["10.96.0.1"]
     assert zone.asked == ["kubernetes.default.svc.cluster.local."]
+
+
+def test_an_ip_literal_needs_no_lookup() -> None:
+    clock, network = _network()
+    client = network.add_namespace("a", ["10.244.0.5"], "pod a")
+    client.resolver = ResolverConfig(nameservers=["10.96.0.10"], search=["svc.cluster.local"])
+    view = client.view()
+    assert _run(clock, view.resolve("10.96.0.1")) == ["10.96.0.1"]
+    assert _run(clock, view.resolve("fd00::1")) == ["fd00::1"]
+    assert isinstance(_run(clock, view.resolve("10.96.0.1.nip")), NetError)  # a name: looked up, unanswered
+    assert network.connections  # ... through the resolver
+
+
+def test_tunnel_routes_match_by_longest_prefix() -> None:
+    route = TunnelRoute(101, "10.244.0.0/16", "istioout", "ztunnel")
+    host = TunnelRoute(101, "10.244.1.7/32", "istioout", "ztunnel")
+    assert route.covers(ip_to_int("10.244.3.4")) == 16 and route.covers(ip_to_int("10.245.0.1")) == -1
+    assert host.covers(ip_to_int("10.244.1.7")) == 32 and host.covers(ip_to_int("10.244.1.8")) == -1
+    assert TunnelRoute(101, "0.0.0.0/0", "eth0", None).covers(ip_to_int("8.8.8.8")) == 0

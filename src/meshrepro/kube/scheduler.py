@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Generator
 from typing import Any
 
@@ -78,7 +79,8 @@ class Scheduler:
         self.client = client
         self.trace = trace
         self.events = EventRecorder(client, clock, "default-scheduler")
-        self.pending: list[tuple[str, str]] = []
+        # The active queue: an ordered set (O(1) membership and pop from the front, unlike a list).
+        self.pending: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.bound: dict[tuple[str, str], str] = {}
         self.load: dict[str, int] = {}  # pods holding a slot, per node
         self._wakeup: simpy.Event | None = None
@@ -96,15 +98,14 @@ class Scheduler:
         if event.type != "DELETED" and not pod["spec"].get("nodeName") and "deletionTimestamp" not in pod["metadata"]:
             key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
             if key not in self.pending:
-                self.pending.append(key)
+                self.pending[key] = None
                 self._wake()
 
     def _retry_all(self) -> None:
         for pod in self.store.iter(PODS):
             if not pod["spec"].get("nodeName"):
                 key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
-                if key not in self.pending:
-                    self.pending.append(key)
+                self.pending.setdefault(key)
         self._wake()
 
     def _wake(self) -> None:
@@ -118,7 +119,7 @@ class Scheduler:
                 yield self._wakeup
                 continue
             yield self.clock.timeout(0)
-            namespace, name = self.pending.pop(0)
+            (namespace, name), _ = self.pending.popitem(last=False)
             self._schedule(namespace, name)
 
     def _schedule(self, namespace: str, name: str) -> None:

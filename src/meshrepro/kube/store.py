@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +45,12 @@ class Store:
 
     def __init__(self) -> None:
         self._objects: dict[ResourceKey, dict[tuple[str, str], Obj]] = {}
+        # Per resource and namespace, the names in key order: listing needs no sort, and a namespace's
+        # list does not touch the others.
+        self._names: dict[ResourceKey, dict[str, list[str]]] = {}
         self._revision = 0
         self._watchers: list[tuple[ResourceKey | None, Watcher]] = []
+        self._watchers_of: dict[ResourceKey, tuple[Watcher, ...]] = {}  # by event key, in registration order
 
     @property
     def revision(self) -> int:
@@ -63,11 +68,12 @@ class Store:
         return [clone(obj) for obj in self.iter(key, namespace)]
 
     def iter(self, key: ResourceKey, namespace: str | None = None) -> Iterator[Obj]:
-        """Stored objects in key order, not copied: read only."""
+        """Stored objects in key order, not copied: read only. The keys are the ones stored when iteration starts."""
         bucket = self._objects.get(key, {})
-        for ns_name in sorted(bucket):
-            if namespace is None or ns_name[0] == namespace:
-                yield bucket[ns_name]
+        names = self._names.get(key, {})
+        spaces = sorted(names) if namespace is None else [namespace] if namespace in names else []
+        for ident in [(space, name) for space in spaces for name in names[space]]:
+            yield bucket[ident]
 
     def put(self, key: ResourceKey, obj: Obj) -> Obj:
         """Create or replace, taking ownership of `obj`; bumps the resource version and notifies watchers.
@@ -78,6 +84,8 @@ class Store:
         ident = (meta.get("namespace", ""), meta["name"])
         bucket = self._objects.setdefault(key, {})
         event_type = "MODIFIED" if ident in bucket else "ADDED"
+        if event_type == "ADDED":
+            bisect.insort(self._names.setdefault(key, {}).setdefault(ident[0], []), ident[1])
         self._revision += 1
         meta["resourceVersion"] = str(self._revision)
         bucket[ident] = obj
@@ -87,17 +95,31 @@ class Store:
     def delete(self, key: ResourceKey, namespace: str, name: str) -> Obj | None:
         obj = self._objects.get(key, {}).pop((namespace, name), None)
         if obj is not None:
+            self._forget_name(key, namespace, name)
             self._revision += 1
             self._notify(WatchEvent("DELETED", key, obj))
         return obj
 
     def watch(self, watcher: Watcher, key: ResourceKey | None = None) -> None:
         self._watchers.append((key, watcher))
+        self._watchers_of = {}
 
     def unwatch(self, watcher: Watcher, key: ResourceKey | None = None) -> None:
         self._watchers = [(k, w) for k, w in self._watchers if not (w == watcher and k == key)]
+        self._watchers_of = {}
+
+    def _forget_name(self, key: ResourceKey, namespace: str, name: str) -> None:
+        spaces = self._names[key]
+        names = spaces[namespace]
+        del names[bisect.bisect_left(names, name)]
+        if not names:
+            del spaces[namespace]
 
     def _notify(self, event: WatchEvent) -> None:
-        for key, watcher in list(self._watchers):
-            if key is None or key == event.key:
-                watcher(event)
+        # A tuple made before the first call: watchers added or removed meanwhile change later events only.
+        watchers = self._watchers_of.get(event.key)
+        if watchers is None:
+            watchers = self._watchers_of[event.key] = tuple(
+                w for k, w in self._watchers if k is None or k == event.key)
+        for watcher in watchers:
+            watcher(event)

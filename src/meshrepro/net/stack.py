@@ -13,14 +13,16 @@ import hashlib
 import ipaddress
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from functools import cached_property
+from types import GeneratorType
+from typing import Any, NamedTuple, Protocol
 
 import simpy
 
 from meshrepro.net.errors import NetError, NetErrorKind, TLSFailure
 from meshrepro.net.http import Request, Response
-from meshrepro.net.netfilter import Interfaces, IPSets, NfPacket, Ruleset, TrailEntry, evaluate
-from meshrepro.net.netfilter.addr import ip_to_int
+from meshrepro.net.netfilter import Interfaces, IPSets, Matched, NfPacket, Ruleset, evaluate
+from meshrepro.net.netfilter.addr import ip_to_int, parse_cidr
 from meshrepro.net.tls import ClientTLS
 from meshrepro.sim.clock import Clock
 
@@ -42,7 +44,7 @@ class Hop:
         return {"component": self.component, "action": self.action, "detail": self.detail}
 
 
-@dataclass
+@dataclass(slots=True)
 class ConnectionRecord:
     id: int
     time: float
@@ -54,27 +56,30 @@ class ConnectionRecord:
     seen_source: Address | None = None  # the source the receiver sees (after SNAT/MASQUERADE)
     original_destination: Address | None = None  # SO_ORIGINAL_DST: before the receiver's REDIRECT/TPROXY
     outcome: str = "pending"  # established | closed | refused | eof | reset | timeout | unreachable
-    steps: list[Hop | tuple[str, tuple[TrailEntry, ...]]] = field(default_factory=list)
+    # (component, action, detail) hops and (component, rules matched) pairs, turned into Hops when read.
+    # Every connection of a run is kept: a tuple of tuples of strings is cheap to make and, unlike a list,
+    # the garbage collector stops tracking it, so a full collection does not walk every record's steps.
+    steps: tuple[tuple[str, str, str] | tuple[str, tuple[Matched, ...]], ...] = ()
     end: float | None = None
 
     def hop(self, component: str, action: str, detail: str = "") -> None:
-        self.steps.append(Hop(component, action, detail))
+        self.steps += ((component, action, detail),)
 
-    def rules(self, component: str, trail: tuple[TrailEntry, ...]) -> None:
-        """The rules that matched in one namespace; kept as the evaluator's trail until someone reads them."""
-        if trail:
-            self.steps.append((component, trail))
+    def rules(self, component: str, matched: tuple[Matched, ...]) -> None:
+        """The rules that matched in one namespace (an Outcome's `matched`), formatted when someone reads them."""
+        if matched:
+            self.steps += ((component, matched),)
 
     @property
     def hops(self) -> list[Hop]:
         hops: list[Hop] = []
         for step in self.steps:
-            if isinstance(step, Hop):
-                hops.append(step)
+            if len(step) == 3:
+                hops.append(Hop(*step))  # type: ignore[arg-type]
             else:
-                component, trail = step
-                hops += [Hop(component, f"{e.table} {e.chain}" + (f" #{e.index}" if e.index else " policy"), e.rule)
-                         for e in trail]
+                component, matched = step
+                hops += [Hop(component, f"{table} {chain}" + (f" #{index}" if index else " policy"), rule)
+                         for _, table, chain, index, rule in matched]  # type: ignore[misc]
         return hops
 
 
@@ -114,14 +119,12 @@ class ResolverConfig:
     attempts: int = 2
 
 
-@dataclass(frozen=True)
-class DnsQuery:
+class DnsQuery(NamedTuple):  # NamedTuples: immutable, and cheaper to make than frozen dataclasses
     name: str  # fully qualified, with trailing dot
     qtype: str = "A"
 
 
-@dataclass(frozen=True)
-class DnsReply:
+class DnsReply(NamedTuple):
     rcode: str  # NOERROR | NXDOMAIN | SERVFAIL
     addresses: tuple[str, ...] = ()
 
@@ -149,8 +152,13 @@ class TunnelRoute:
 
     def covers(self, ip: int) -> int:
         """The prefix length if the route matches `ip`, else -1."""
-        network = ipaddress.ip_network(self.destination, strict=False)
-        return network.prefixlen if ip & int(network.netmask) == int(network.network_address) else -1
+        network, mask = self._network
+        return mask.bit_count() if ip & mask == network else -1
+
+    @cached_property
+    def _network(self) -> tuple[int, int]:  # parsed once: policy routing asks on every packet
+        network, mask, _ = parse_cidr(self.destination)
+        return network, mask
 
 
 class NetNamespace:
@@ -270,11 +278,9 @@ class Network:
 
         `mark` is the socket's SO_MARK (proxies mark their own sockets so capture rules skip them);
         `source_ip` binds a transparent socket to an address the namespace does not own (IP_TRANSPARENT)."""
-        record = ConnectionRecord(
-            id=len(self.connections) + 1, time=self.clock.now, protocol=protocol,
-            source=(source_ip or self._source_address(ns, ip), ns.ephemeral_port()), source_owner=owner or ns.owner,
-            destination=(ip, port),
-        )
+        source = (source_ip or self._source_address(ns, ip), ns.ephemeral_port())
+        record = ConnectionRecord(len(self.connections) + 1, self.clock.now, protocol, source, owner or ns.owner,
+                                  (ip, port))
         self.connections.append(record)
         target = self._route(ns, record, uid, gid, mark)
         if record.seen_source is None:
@@ -337,8 +343,15 @@ class Network:
                 return NetError(NetErrorKind.TIMEOUT, record.destination, record.source)
             if owner is current:
                 return owner, destination
-            record.hop("routing", f"delivered to {owner.owner}", f"{destination[0]} is an address of {owner.name}")
-            arrived = self._prerouting(owner, record, source, destination, "")
+            node = self.namespaces.get(f"node:{owner.node}") if owner.node is not None else None
+            if node is not None and node is not owner and current.node != owner.node:
+                # A pod on another node: the packet enters that node on eth0 and runs its rules first.
+                record.hop("routing", f"delivered to {node.owner}", f"{destination[0]} is in node {owner.node}'s "
+                                                                     "pod range")
+                arrived = self._prerouting(node, record, source, destination, "eth0")
+            else:
+                record.hop("routing", f"delivered to {owner.owner}", f"{destination[0]} is an address of {owner.name}")
+                arrived = self._prerouting(owner, record, source, destination, "")
             if isinstance(arrived, NetError):
                 return arrived
             current, source, destination, local = arrived
@@ -352,6 +365,9 @@ class Network:
                     in_interface: str) -> tuple[NetNamespace, Address, Address, Address | None] | NetError:
         """A packet arriving in `ns`: its PREROUTING rules, then policy routing by mark into a tunnel."""
         for _ in range(MAX_FORWARDS):
+            if ns.ruleset.empty and not ns.policy_rules:  # most pods: no rules to run, no tunnel to take
+                record.seen_source = source
+                return ns, source, destination, None
             outcome = self._netfilter(ns, "prerouting", record, source, destination, in_interface=in_interface)
             if isinstance(outcome, NetError):
                 return outcome
@@ -376,12 +392,11 @@ class Network:
         if ns.ruleset.empty:
             local = destination if path == "output" and ns.is_local(destination[0]) else None
             return source, destination, local, mark
-        packet = NfPacket(record.protocol, source, destination, ns.interfaces, in_interface=in_interface,
-                          uid=uid, gid=gid, mark=mark)
+        packet = NfPacket(record.protocol, source, destination, ns.interfaces, in_interface, "", uid, gid, mark)
         outcome = evaluate(ns.ruleset, packet, "output" if path == "output" else "prerouting",  # type: ignore[arg-type]
                            rng=self.clock.rng, ipsets=ns.ipsets)
         component = f"iptables in {ns.owner}"
-        record.rules(component, outcome.trail)
+        record.rules(component, outcome.matched)
         if outcome.verdict == "DROP":
             return NetError(NetErrorKind.TIMEOUT, record.destination, record.source)
         if outcome.verdict == "REJECT":
@@ -458,7 +473,7 @@ class DatagramSocket:
 
     def query(self, message: Any, timeout: float) -> Wait:
         reply = self.listener.answer(message, self.record)
-        if isinstance(reply, Generator):  # a forwarding server answers after its own upstream query
+        if isinstance(reply, GeneratorType):  # a forwarding server answers after its own upstream query
             reply = yield from reply
         if reply is None:
             yield self.network.clock.timeout(timeout)
@@ -476,7 +491,8 @@ class NamespaceView:
         self.gid = gid
 
     def dial(self, ip: str, port: int, timeout: float = 30.0) -> Wait:
-        return (yield from self.ns.network.dial(self.ns, ip, port, timeout=timeout, uid=self.uid, gid=self.gid))
+        # Network.dial's generator itself, not one wrapping it: one frame less on every step.
+        return self.ns.network.dial(self.ns, ip, port, timeout=timeout, uid=self.uid, gid=self.gid)
 
     def listen(self, port: int, listener: Listener) -> None:
         self.ns.listen(port, listener)
@@ -488,11 +504,8 @@ class NamespaceView:
         """The stub resolver: /etc/hosts, then the search list (ndots), then the name as given."""
         absolute = name.endswith(".")  # a trailing dot: the name as given, no search list
         name = name.rstrip(".")
-        try:
-            ipaddress.ip_address(name)
+        if _is_address(name):
             return [name]
-        except ValueError:
-            pass
         config = self.ns.resolver
         if config is None:
             return NetError(NetErrorKind.DNS_FAILURE, (name, 0), name=name)
@@ -517,6 +530,18 @@ class NamespaceView:
                 if reply is not None:
                     return reply
         return NetError(NetErrorKind.DNS_FAILURE, (fqdn, 0), name=fqdn)
+
+
+def _is_address(name: str) -> bool:
+    """An IP literal needs no lookup. Only digits and dots (IPv4) or a colon (IPv6) can be one, which spares
+    ordinary names the exception ipaddress raises."""
+    if ":" not in name and not name.replace(".", "").isdigit():
+        return False
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _candidates(name: str, config: ResolverConfig) -> list[str]:

@@ -102,3 +102,46 @@ def test_service_deletion_removes_endpoints(cluster: Cluster) -> None:
     c.client.delete("v1", "services", "default", "web")
     c.run(2)
     assert c.store.get(EP, "default", "web") is None
+
+
+def test_service_pods_come_from_the_label_index_as_a_namespace_scan_would_find_them(cluster: Cluster) -> None:
+    """Pods created before the controllers start, pods of other namespaces or labels, relabelled pods."""
+    c = cluster
+    c.namespace("default")
+    c.namespace("other")
+    for namespace in ("default", "other"):
+        c.put(ResourceKey("", "serviceaccounts"), {"apiVersion": "v1", "kind": "ServiceAccount",
+                                                   "metadata": {"name": "default", "namespace": namespace}})
+    c.put(PODS, pod("web-early"))
+    c.set_pod("default", "web-early", ip="10.244.0.9")
+    elsewhere = pod("web-elsewhere")
+    elsewhere["metadata"]["namespace"] = "other"
+    c.put(PODS, elsewhere)
+    c.set_pod("other", "web-elsewhere", ip="10.244.0.10")
+    svc = service()
+    svc["spec"]["selector"] = {"app": "web", "tier": "front"}
+    c.put(SVC, svc)
+    c.start(EndpointSliceController(c.ctx), EndpointsController(c.ctx))
+    c.run(1)
+    assert c.store.list(SLICES, "default")[0]["endpoints"] is None  # web-early lacks tier=front
+
+    early = c.store.get(PODS, "default", "web-early")
+    early["metadata"]["labels"]["tier"] = "front"
+    c.client.update("v1", "pods", early)
+    for name, ip in (("web-b", "10.244.0.6"), ("web-a", "10.244.0.7")):
+        created = pod(name)
+        created["metadata"]["labels"]["tier"] = "front"
+        c.put(PODS, created)
+        c.set_pod("default", name, ip=ip)
+    c.run(2)
+    [s] = c.store.list(SLICES, "default")
+    assert [e["targetRef"]["name"] for e in s["endpoints"]] == ["web-a", "web-b", "web-early"]
+
+    relabelled = c.store.get(PODS, "default", "web-b")
+    relabelled["metadata"]["labels"] = {"app": "web"}
+    c.client.update("v1", "pods", relabelled)
+    c.client.delete("v1", "pods", "default", "web-early")
+    c.run(3)
+    [s] = c.store.list(SLICES, "default")
+    assert [e["targetRef"]["name"] for e in s["endpoints"]] == ["web-a", "web-early"]  # web-early terminating
+    assert [a["targetRef"]["name"] for a in c.store.get(EP, "default", "web")["subsets"][0]["addresses"]] == ["web-a"]

@@ -90,8 +90,17 @@ class _ServiceController(Controller):
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
         self.retries = RateLimitedQueue(self)
+        # The pod informer's index by (namespace, label, value): a Service's pods without scanning its namespace.
+        self._by_label: dict[tuple[str, str, str], set[Key]] = {}
+        self._labels_of: dict[Key, dict[str, str]] = {}
+
+    def start(self) -> None:
+        super().start()
+        for pod in self.ctx.store.iter(PODS):
+            self._index(WatchEvent("ADDED", PODS, pod))
 
     def keys_for(self, event: WatchEvent) -> list[Key]:
+        self._index(event)
         pod = event.object
         namespace, uid = pod["metadata"]["namespace"], pod["metadata"].get("uid")
         keys = []
@@ -100,6 +109,16 @@ class _ServiceController(Controller):
             if selector is not None and (matches_labels(selector, pod) or self._lists(service, uid)):
                 keys.append((namespace, service["metadata"]["name"]))
         return keys
+
+    def _index(self, event: WatchEvent) -> None:
+        meta = event.object["metadata"]
+        key = (meta["namespace"], meta["name"])
+        for label, value in self._labels_of.pop(key, {}).items():
+            self._by_label[(key[0], label, value)].discard(key)
+        if event.type != "DELETED":
+            labels = self._labels_of[key] = meta.get("labels") or {}
+            for label, value in labels.items():
+                self._by_label.setdefault((key[0], label, value), set()).add(key)
 
     def _lists(self, service: Obj, uid: str | None) -> bool:
         raise NotImplementedError
@@ -126,8 +145,12 @@ class _ServiceController(Controller):
         return ""
 
     def _pods(self, service: Obj) -> list[Obj]:
-        selector = _selector(service) or []
-        return [p for p in self.ctx.store.iter(PODS, service["metadata"]["namespace"]) if matches_labels(selector, p)]
+        """The pods the Service's (non-empty) selector matches, in key order."""
+        namespace = service["metadata"]["namespace"]
+        keys = set.intersection(*(self._by_label.get((namespace, label, str(value)), set())
+                                  for label, value in service["spec"]["selector"].items()))
+        pods = (self.ctx.store.peek(PODS, namespace, name) for _, name in sorted(keys))
+        return [pod for pod in pods if pod is not None]  # the index follows the store: all are there
 
     def _write(self, api_version: str, resource: str, namespace: str, obj: Obj, existing: Obj | None) -> str:
         if existing is None:

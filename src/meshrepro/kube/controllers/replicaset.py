@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshrepro.kube.controllers.base import Controller, ControllerContext, Key, controller_of, owner_reference
+from meshrepro.kube.controllers.podindex import Counts, OwnedPods
 from meshrepro.kube.controllers.util import (
     PODS,
     REPLICA_SETS,
@@ -19,9 +20,6 @@ from meshrepro.kube.controllers.util import (
     create_pod,
     deletion_rank,
     error_message,
-    is_pod_active,
-    is_pod_available,
-    is_pod_ready,
     pod_from_template,
     remove_condition,
     set_condition,
@@ -44,7 +42,8 @@ class ReplicaSetController(Controller):
         self.retries = RateLimitedQueue(self)
         self.recorder = ctx.recorder(self.name)
         # The pod informer's index by controller uid (the real controller indexes by owner too).
-        self.pods_by_owner: dict[str, dict[Key, Obj]] = {}
+        self.pods_by_owner: dict[str, OwnedPods] = {}
+        self._owner_of: dict[Key, str] = {}  # pod -> the uid it is indexed under
 
     def start(self) -> None:
         super().start()
@@ -55,12 +54,15 @@ class ReplicaSetController(Controller):
         owner = controller_of(event.object)
         meta = event.object["metadata"]
         pod_key = (meta["namespace"], meta["name"])
-        for pods in self.pods_by_owner.values():
-            pods.pop(pod_key, None)
+        previous = self._owner_of.pop(pod_key, None)
+        if previous is not None:
+            self.pods_by_owner[previous].remove(pod_key)
         if owner is None or owner.get("kind") != "ReplicaSet":
             return []
         if event.type != "DELETED":
-            self.pods_by_owner.setdefault(owner.get("uid", ""), {})[pod_key] = event.object
+            uid = owner.get("uid", "")
+            self.pods_by_owner.setdefault(uid, OwnedPods()).put(pod_key, event.object)
+            self._owner_of[pod_key] = uid
         return [(meta["namespace"], owner["name"])]
 
     def reconcile(self, namespace: str, name: str) -> None:
@@ -68,14 +70,15 @@ class ReplicaSetController(Controller):
         if rs is None:
             self.retries.forget((namespace, name))
             return
-        owned = self.pods_by_owner.get(rs["metadata"]["uid"], {})
-        pods = [owned[k] for k in sorted(owned)]  # etcd key order, as the lister returns them
-        active = [p for p in pods if is_pod_active(p)]
+        owned = self.pods_by_owner.get(rs["metadata"]["uid"]) or OwnedPods()
+        # calculateStatus counts the pods seen before this sync's writes, as the real controller does.
+        template_labels = (rs["spec"]["template"].get("metadata") or {}).get("labels") or {}
+        counts = owned.counts(template_labels, rs["spec"].get("minReadySeconds", 0), self.ctx.clock.wall())
         error = ""
-        diff = len(active) - rs["spec"].get("replicas", 1)
+        diff = counts.active - rs["spec"].get("replicas", 1)
         if "deletionTimestamp" not in rs["metadata"]:
-            error = self._manage(rs, active, diff)
-        self._update_status(rs, active, error, diff)
+            error = self._manage(rs, owned, diff)
+        self._update_status(rs, counts, error, diff)
         if error:
             self.retries.add_rate_limited((namespace, name))
         else:
@@ -83,12 +86,12 @@ class ReplicaSetController(Controller):
 
     # -- manageReplicas ---------------------------------------------------------------------
 
-    def _manage(self, rs: Obj, active: list[Obj], diff: int) -> str:
+    def _manage(self, rs: Obj, owned: OwnedPods, diff: int) -> str:
         """Create or delete pods; returns the first error's message ('' when all calls succeeded)."""
         if diff < 0:
             return self._create(rs, min(-diff, BURST_REPLICAS))
         if diff > 0:
-            victims = sorted(active, key=deletion_rank)[:min(diff, BURST_REPLICAS)]
+            victims = sorted(owned.active(), key=deletion_rank)[:min(diff, BURST_REPLICAS)]
             return self._delete(rs, victims)
         return ""
 
@@ -125,16 +128,10 @@ class ReplicaSetController(Controller):
 
     # -- status -----------------------------------------------------------------------------
 
-    def _update_status(self, rs: Obj, active: list[Obj], error: str, diff: int) -> None:
-        """calculateStatus over the pods seen before this sync's writes, as the real controller does."""
+    def _update_status(self, rs: Obj, counts: Counts, error: str, diff: int) -> None:
         now = self.ctx.clock.wall()
         min_ready = rs["spec"].get("minReadySeconds", 0)
-        template_labels = (rs["spec"]["template"].get("metadata") or {}).get("labels") or {}
-        wanted = template_labels.items()
-        fully_labeled = sum(1 for p in active if wanted <= (p["metadata"].get("labels") or {}).items())
-        ready_pods = [p for p in active if is_pod_ready(p)]
-        ready = len(ready_pods)
-        available = ready if min_ready == 0 else sum(1 for p in ready_pods if is_pod_available(p, min_ready, now))
+        ready, available = counts.ready, counts.available
         old = rs.get("status") or {}
         conditions = list(old.get("conditions") or [])
         if error and not any(c["type"] == "ReplicaFailure" for c in conditions):
@@ -144,7 +141,7 @@ class ReplicaSetController(Controller):
         elif not error:
             conditions = remove_condition(conditions, "ReplicaFailure")
         status = without_zeros({
-            "replicas": len(active), "fullyLabeledReplicas": fully_labeled, "readyReplicas": ready,
+            "replicas": counts.active, "fullyLabeledReplicas": counts.fully_labeled, "readyReplicas": ready,
             "availableReplicas": available, "observedGeneration": rs["metadata"].get("generation", 1),
             "conditions": conditions}, keep=("replicas",))
         if status != old:

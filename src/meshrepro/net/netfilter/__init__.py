@@ -9,10 +9,10 @@ One evaluator serves the sidecar (istio-iptables), ambient in-pod (istio-cni) an
 """
 
 from meshrepro.net.netfilter.addr import Interfaces
-from meshrepro.net.netfilter.evaluate import NfPacket, Outcome, TrailEntry, evaluate
+from meshrepro.net.netfilter.evaluate import NfPacket, Outcome, evaluate
 from meshrepro.net.netfilter.ipset import IPSet, IPSetError, IPSets
-from meshrepro.net.netfilter.model import NetfilterSyntaxError
+from meshrepro.net.netfilter.model import Matched, NetfilterSyntaxError, TrailEntry
 from meshrepro.net.netfilter.ruleset import Ruleset
 
-__all__ = ["IPSet", "IPSetError", "IPSets", "Interfaces", "NetfilterSyntaxError", "NfPacket", "Outcome",
-           "Ruleset", "TrailEntry", "evaluate"]
+__all__ = ["IPSet", "IPSetError", "IPSets", "Interfaces", "Matched", "NetfilterSyntaxError", "NfPacket",
+           "Outcome", "Ruleset", "TrailEntry", "evaluate"]

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 LOOPBACK_NET = 0x7F000000  # 127.0.0.0/8: the kernel's `local` table routes all of it to lo
 LOOPBACK_MASK = 0xFF000000
 _INT_CACHE: dict[str, int] = {}
+_TEXT_CACHE: dict[int, str] = {}
 
 
 def ip_to_int(text: str) -> int:
@@ -25,7 +26,12 @@ def ip_to_int(text: str) -> int:
 
 
 def int_to_ip(value: int) -> str:
-    return f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
+    text = _TEXT_CACHE.get(value)
+    if text is None:
+        text = f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
+        if len(_TEXT_CACHE) < 65536:  # bounded, like _INT_CACHE
+            _TEXT_CACHE[value] = text
+    return text
 
 
 def parse_cidr(text: str) -> tuple[int, int, str]:

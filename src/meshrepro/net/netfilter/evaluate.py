@@ -11,13 +11,12 @@ which is also why the looped-back half of a local connection skips nat.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from meshrepro.net.netfilter.addr import Interfaces, int_to_ip, ip_to_int, is_loopback
 from meshrepro.net.netfilter.ipset import IPSets
-from meshrepro.net.netfilter.model import Chain
-from meshrepro.net.netfilter.ruleset import Ruleset
+from meshrepro.net.netfilter.model import Chain, Matched, TrailEntry
+from meshrepro.net.netfilter.ruleset import Ruleset, Stage
 from meshrepro.net.netfilter.state import CT_BIT, Walk
 from meshrepro.net.netfilter.targets import (
     ACCEPT,
@@ -34,19 +33,21 @@ from meshrepro.net.netfilter.targets import (
 
 Address = tuple[str, int]
 HookPath = Literal["output", "prerouting"]
-Stage = tuple[str, str]  # (table, built-in chain)
 
 OUTPUT: tuple[Stage, ...] = (("raw", "OUTPUT"), ("mangle", "OUTPUT"), ("nat", "OUTPUT"), ("filter", "OUTPUT"))
 POSTROUTING: tuple[Stage, ...] = (("mangle", "POSTROUTING"), ("nat", "POSTROUTING"))
 PREROUTING: tuple[Stage, ...] = (("raw", "PREROUTING"), ("mangle", "PREROUTING"), ("nat", "PREROUTING"))
 INPUT: tuple[Stage, ...] = (("mangle", "INPUT"), ("filter", "INPUT"), ("nat", "INPUT"))
 FORWARD: tuple[Stage, ...] = (("mangle", "FORWARD"), ("filter", "FORWARD"), *POSTROUTING)
+OUTPUT_NAT, OUTPUT_FILTER = OUTPUT[:3], OUTPUT[3:]  # routing runs again between them when nat moved the packet
+LOOPED_BACK: tuple[Stage, ...] = (PREROUTING[0], PREROUTING[1], *INPUT)  # a local packet re-entering through lo
 _NO_IPSETS = IPSets()
+_NEW = CT_BIT["NEW"]
 
 
-@dataclass(frozen=True)
-class NfPacket:
-    """The first packet of a connection as netfilter sees it."""
+class NfPacket(NamedTuple):
+    """The first packet of a connection as netfilter sees it (a NamedTuple: immutable and cheap to build,
+    the connection walk makes one per namespace it crosses)."""
 
     protocol: str  # tcp | udp | icmp
     source: Address
@@ -61,23 +62,7 @@ class NfPacket:
     ctstate: str = "NEW"  # NEW | ESTABLISHED | RELATED | INVALID | UNTRACKED
 
 
-@dataclass(frozen=True, slots=True)
-class TrailEntry:
-    """One step that decided something: a rule that matched, or a chain policy / routing drop (index 0)."""
-
-    hook: str
-    table: str
-    chain: str
-    index: int  # 1-based, as `iptables -L --line-numbers` counts
-    rule: str
-
-    def __str__(self) -> str:
-        where = f"{self.table} {self.chain} #{self.index}" if self.index else f"{self.table} {self.chain}".strip()
-        return f"[{self.hook}] {where}: {self.rule}"
-
-
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     verdict: Literal["ACCEPT", "DROP", "REJECT"]
     source: Address  # after SNAT/MASQUERADE
     destination: Address  # after DNAT/REDIRECT (TPROXY leaves it alone; see `tproxy`)
@@ -86,7 +71,12 @@ class Outcome:
     connmark: int
     tproxy: Address | None  # TPROXY: the listener address/port the packet is handed to
     reject_with: str | None
-    trail: tuple[TrailEntry, ...]
+    matched: tuple[Matched, ...]  # what `trail` reads, as plain tuples
+
+    @property
+    def trail(self) -> tuple[TrailEntry, ...]:
+        """The rules that matched, in order, and the policy or routing step that dropped the packet."""
+        return tuple(TrailEntry(*entry) for entry in self.matched)
 
     @property
     def errno(self) -> str | None:
@@ -111,17 +101,20 @@ def evaluate(ruleset: Ruleset, packet: NfPacket, hook_path: HookPath, *, rng: ra
                  ct, ifs, rng, ipsets or _NO_IPSETS)
         verdict, route = _prerouting(ruleset, w)
     return Outcome(
-        verdict=VERDICT_NAMES[verdict],  # type: ignore[arg-type]
-        source=(int_to_ip(w.src), w.sport), destination=(int_to_ip(w.dst), w.dport), route=route,
-        mark=w.mark, connmark=w.ctmark,
-        tproxy=(int_to_ip(w.tproxy[0]), w.tproxy[1]) if w.tproxy else None,
-        reject_with=w.reject_with if verdict == REJECT else None,
-        trail=tuple(TrailEntry(*entry) for entry in w.trail),
+        VERDICT_NAMES[verdict],  # type: ignore[arg-type]
+        _address(packet.source, src, w.src, w.sport), _address(packet.destination, dst, w.dst, w.dport), route,
+        w.mark, w.ctmark, (int_to_ip(w.tproxy[0]), w.tproxy[1]) if w.tproxy else None,
+        w.reject_with if verdict == REJECT else None, tuple(w.trail),
     )
 
 
+def _address(given: Address, ip: int, now_ip: int, now_port: int) -> Address:
+    """The packet's address after the walk; the caller's own tuple when NAT left it alone (most packets)."""
+    return given if ip == now_ip and given[1] == now_port else (int_to_ip(now_ip), now_port)
+
+
 def _output(ruleset: Ruleset, w: Walk, dst: int) -> tuple[int, Literal["local", "out"]]:
-    verdict = _stages(ruleset, w, OUTPUT[:3])
+    verdict = _stages(ruleset, w, OUTPUT_NAT)
     device = w.oif
     if verdict == ACCEPT and w.dst != dst:
         device = w.ifs.route(w.dst)  # nat OUTPUT changed the destination: ip_route_me_harder routes again
@@ -131,7 +124,7 @@ def _output(ruleset: Ruleset, w: Walk, dst: int) -> tuple[int, Literal["local", 
             w.trail.append(("OUTPUT", "", "", 0, reason))
             return DROP, "out"
     if verdict == ACCEPT:  # the rest of the OUTPUT hook still sees the device of the first route (-o)
-        verdict = _stages(ruleset, w, OUTPUT[3:])
+        verdict = _stages(ruleset, w, OUTPUT_FILTER)
     w.oif = device
     if verdict == ACCEPT:
         verdict = _stages(ruleset, w, POSTROUTING)
@@ -139,7 +132,7 @@ def _output(ruleset: Ruleset, w: Walk, dst: int) -> tuple[int, Literal["local", 
         return verdict, "out"
     if verdict == ACCEPT:  # loopback: the same packet enters this namespace again through lo
         w.iif, w.oif = "lo", ""
-        verdict = _stages(ruleset, w, (PREROUTING[0], PREROUTING[1], *INPUT), nat=False)
+        verdict = _stages(ruleset, w, LOOPED_BACK, nat=False)
     return verdict, "local"
 
 
@@ -158,66 +151,57 @@ def _prerouting(ruleset: Ruleset, w: Walk) -> tuple[int, Literal["local", "forwa
 
 
 def _stages(ruleset: Ruleset, w: Walk, stages: tuple[Stage, ...], nat: bool = True) -> int:
-    tables = ruleset.tables
-    for table_name, chain_name in stages:
-        table = tables.get(table_name)
-        if table is None:
+    for table, chains, chain in ruleset.plan(stages):
+        if table == "nat" and not (nat and w.tracked and w.ct & _NEW):
             continue
-        if table_name == "nat" and not (nat and w.tracked and w.ct & CT_BIT["NEW"]):
-            continue
-        chain = table.chains[chain_name]
-        if not chain.rules and chain.policy == "ACCEPT":
-            continue
-        w.hook = chain_name
-        verdict = _traverse(table.name, table.chains, chain_name, w)
+        w.hook = chain.name
+        verdict = _traverse(table, chains, chain, w)
         if verdict != ACCEPT:
             return verdict
     return ACCEPT
 
 
-def _traverse(table: str, chains: dict[str, Chain], builtin: str, w: Walk) -> int:
+def _traverse(table: str, chains: dict[str, Chain], builtin: Chain, w: Walk) -> int:
     """One table's built-in chain, with jumps (-j), gotos (-g) and returns, as ipt_do_table runs it."""
-    chain = chains[builtin]
-    rules = chain.rules
-    i = 0
+    hook, trail = w.hook, w.trail
     stack: list[tuple[Chain, int]] = []
+    chain, i = builtin, 0
     while True:
-        if i < len(rules):
-            rule = rules[i]
+        rules = chain.compiled(hook, table)
+        jump: Chain | None = None
+        while i < len(rules):
+            checks, kind, target, entry = rules[i]
             i += 1
-            for check in rule.checks:
+            for check in checks:
                 if not check(w):
                     break
             else:
-                w.trail.append((w.hook, table, chain.name, i, rule.display(chain.name)))
-                target = rule.target
-                kind = target.kind
+                trail.append(entry)
                 if kind == CONTINUE:
                     if target.apply is not None:
                         target.apply(w)
-                elif kind == JUMP or kind == GOTO:
-                    if kind == JUMP:
-                        stack.append((chain, i))
-                    chain = chains[target.chain]  # type: ignore[index]  # jumps always name a chain
-                    rules, i = chain.rules, 0
-                elif kind == RETURN:
-                    if not stack:
-                        break
-                    chain, i = stack.pop()
-                    rules = chain.rules
-                elif kind == FINAL:
+                    continue
+                if kind == FINAL:
                     return target.apply(w)  # type: ignore[misc,return-value]
-                else:
+                if kind == JUMP or kind == GOTO:
+                    callee = chains[target.chain]  # type: ignore[index]  # jumps always name a chain
+                    if kind == JUMP:
+                        if not callee.rules:  # an empty chain returns at once (kube-proxy leaves several)
+                            continue
+                        stack.append((chain, i))
+                    jump = callee
+                elif kind != RETURN:  # a verdict
                     if kind == REJECT:
                         w.reject_with = target.reject_with
                     return kind
-            continue
-        if not stack:  # fell off the end of the built-in chain
+                break  # leave this chain
+        if jump is not None:
+            chain, i = jump, 0
+        elif stack:  # RETURN, or fell off the end of a user chain
+            chain, i = stack.pop()
+        else:  # ... of the built-in chain
             break
-        chain, i = stack.pop()
-        rules = chain.rules
-    policy = chains[builtin].policy
-    if policy == "ACCEPT":
+    if builtin.policy == "ACCEPT":
         return ACCEPT
-    w.trail.append((w.hook, table, builtin, 0, f"policy {policy}"))
+    trail.append((hook, table, builtin.name, 0, f"policy {builtin.policy}"))
     return DROP

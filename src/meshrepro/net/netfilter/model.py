@@ -57,13 +57,48 @@ class Rule:
         return None
 
 
+Matched = tuple[str, str, str, int, str]  # a TrailEntry's fields, as the evaluator collects them
+# A rule as the evaluator runs it: its tests, its target's kind (targets.ACCEPT ... FINAL), the target,
+# and what it adds to the packet's trail when it matches.
+Compiled = tuple[tuple[Test, ...], int, Target, Matched]
+
+
+@dataclass(frozen=True, slots=True)
+class TrailEntry:
+    """One step that decided something: a rule that matched, or a chain policy / routing drop (index 0)."""
+
+    hook: str
+    table: str
+    chain: str
+    index: int  # 1-based, as `iptables -L --line-numbers` counts
+    rule: str
+
+    def __str__(self) -> str:
+        where = f"{self.table} {self.chain} #{self.index}" if self.index else f"{self.table} {self.chain}".strip()
+        return f"[{self.hook}] {where}: {self.rule}"
+
+
 class Chain:
-    __slots__ = ("name", "policy", "rules")
+    """A chain's rules. Committed chains are never edited (restore and execute work on copies), so their
+    compiled form can be built once and shared by every packet that crosses them."""
+
+    __slots__ = ("_compiled", "name", "policy", "rules")
 
     def __init__(self, name: str, policy: str | None = None, rules: list[Rule] | None = None) -> None:
         self.name = name
         self.policy = policy  # None for user chains
         self.rules: list[Rule] = rules if rules is not None else []
+        self._compiled: dict[str, tuple[Compiled, ...]] = {}
+
+    def compiled(self, hook: str, table: str) -> tuple[Compiled, ...]:
+        """The rules as reached from `hook`, flattened for the evaluator's inner loop. Trail entries are plain
+        tuples of strings and ints: connection records keep them, and the garbage collector stops tracking those."""
+        rules = self._compiled.get(hook)
+        if rules is None:
+            rules = self._compiled[hook] = tuple(
+                (rule.checks, rule.target.kind, rule.target, (hook, table, self.name, index, rule.display(self.name)))
+                for index, rule in enumerate(self.rules, 1))
+        return rules
 
 
 class Table:

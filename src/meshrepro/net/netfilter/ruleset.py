@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from meshrepro.net.netfilter.ipset import IPSets
-from meshrepro.net.netfilter.model import BUILTIN, NetfilterSyntaxError, Table
+from meshrepro.net.netfilter.model import BUILTIN, Chain, NetfilterSyntaxError, Table
 from meshrepro.net.netfilter.parse import apply_command, check_table, restore
 
 TABLE_ORDER = ("raw", "mangle", "nat", "filter")
+Stage = tuple[str, str]  # (table, built-in chain)
+Plan = tuple[tuple[str, dict[str, Chain], Chain], ...]  # (table name, its chains, the built-in chain)
 
 
 class Ruleset:
     def __init__(self) -> None:
         self.tables: dict[str, Table] = {}
         self._empty: bool | None = None  # cached: the connection walk asks for every namespace it crosses
+        self._plans: dict[tuple[Stage, ...], Plan] = {}  # cached per hook sequence, like `_empty`
 
     @classmethod
     def parse(cls, text: str, *, ipsets: IPSets | None = None) -> Ruleset:
@@ -24,7 +27,7 @@ class Ruleset:
 
     def restore(self, text: str, *, noflush: bool = False, ipsets: IPSets | None = None) -> None:
         """`iptables-restore [--noflush]`: each `*table` section replaces that table (or edits it)."""
-        self._empty = None
+        self._changed()
         restore(self.tables, text, noflush=noflush, ipsets=ipsets)
 
     def execute(self, args: Sequence[str], *, ipsets: IPSets | None = None) -> None:
@@ -40,7 +43,7 @@ class Ruleset:
                 rest.append(arg)
         if name not in BUILTIN:
             raise NetfilterSyntaxError(0, f"can't initialize iptables table `{name}': Table does not exist")
-        self._empty = None
+        self._changed()
         table = self.tables[name].copy() if name in self.tables else Table(name)
         apply_command(table, rest, 0, ipsets)
         check_table(table)
@@ -53,6 +56,21 @@ class Ruleset:
             self._empty = all(not chain.rules and chain.policy in (None, "ACCEPT")
                               for table in self.tables.values() for chain in table.chains.values())
         return self._empty
+
+    def plan(self, stages: tuple[Stage, ...]) -> Plan:
+        """The built-in chains of `stages` that can change a packet's fate: tables that exist, and chains with
+        rules or a DROP policy. Committed tables are replaced, never edited, so the plan holds until then."""
+        plan = self._plans.get(stages)
+        if plan is None:
+            plan = self._plans[stages] = tuple(
+                (name, table.chains, chain) for name, builtin in stages
+                if (table := self.tables.get(name)) is not None
+                and ((chain := table.chains[builtin]).rules or chain.policy != "ACCEPT"))
+        return plan
+
+    def _changed(self) -> None:
+        self._empty = None
+        self._plans = {}
 
     def save(self, table: str | None = None) -> str:
         """`iptables-save [-t table]` without the dated comment lines."""

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 from meshrepro.net.netfilter.addr import Interfaces
 from meshrepro.net.netfilter.ipset import IPSets
+
+if TYPE_CHECKING:  # model imports the matches, which import this module
+    from meshrepro.net.netfilter.model import Matched
 
 # conntrack states as bits of one mask (names and print order as libxt_conntrack prints them)
 CT_STATES = ("INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED", "SNAT", "DNAT")
@@ -65,4 +69,4 @@ class Walk:
         self.ipsets = ipsets
         self.tproxy: tuple[int, int] | None = None
         self.reject_with: str | None = None
-        self.trail: list[tuple[str, str, str, int, str]] = []
+        self.trail: list[Matched] = []
