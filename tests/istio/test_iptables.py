@@ -157,7 +157,7 @@ def test_from_annotations_flags() -> None:
         "traffic.sidecar.istio.io/excludeOutboundPorts": "5555",
     })
     assert (c.outbound_ip_ranges_include, c.inbound_ports_exclude, c.inbound_ports_include,
-            c.outbound_ports_exclude) == ("10.0.0.0/8", "15090,15021,15020,3306", "1111,2222", "5555")
+            c.outbound_ports_exclude) == ("10.0.0.0/8", "15090,15021,3306,15020", "1111,2222", "5555")  # excludeInboundPort appends the status port
     assert CaptureConfig.from_annotations({"status.sidecar.istio.io/port": "0"}).inbound_ports_exclude == "15090,15021"
 
 

@@ -192,13 +192,25 @@ def _mesh_config_map(version: IstioVersion, spec: Obj) -> Obj:
 
 
 def _injector_config_map(version: IstioVersion, spec: Obj) -> Obj:
-    """istiod-injector-configmap.yaml: the values istiod injects with; the templates are not modelled."""
-    values = {"global": spec["values"]["global"], "revision": "",
-              "sidecarInjectorWebhook": {"defaultTemplates": [], "enableNamespacesByDefault": False}}
+    """istiod-injector-configmap.yaml: the values istiod injects with (`pick .Values "global" "istio_cni"
+    "sidecarInjectorWebhook" "revision"`, plus `pilot.cni` from 1.22); the templates themselves are modelled in
+    `istio.injector`. CNI enablement as istioctl writes it: `istio_cni.enabled` from components.cni.enabled before 1.24
+    (operator/pkg/translate/translate.go), `pilot.cni.enabled` from 1.24 (operator/pkg/render/manifest.go)."""
+    f = flags(version)
+    cni_enabled = bool(((spec.get("components") or {}).get("cni") or {}).get("enabled"))
+    webhook = {"defaultTemplates": [], "enableNamespacesByDefault": False, "rewriteAppHTTPProbe": True}
+    overlay(webhook, spec["values"].get("sidecarInjectorWebhook") or {})
+    values: Obj = {"global": spec["values"]["global"], "revision": "", "sidecarInjectorWebhook": webhook}
+    if f.injector_istio_cni_value:
+        values["istio_cni"] = {"enabled": cni_enabled, "chained": True}
+    if f.injector_pilot_cni_value:
+        pilot_cni: Obj = {"enabled": bool(cni_enabled and not f.injector_istio_cni_value), "provider": "default"}
+        overlay(pilot_cni, (spec["values"].get("pilot") or {}).get("cni") or {})  # user values win
+        values["pilot"] = {"cni": pilot_cni}
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": _meta("istio-sidecar-injector", {"istio.io/rev": "default", "release": "istio"}),
             "data": {"values": json.dumps(values, indent=2, sort_keys=True),
-                     "config": "# meshrepro: the injection templates are not modelled\n"}}
+                     "config": "# meshrepro: the injection templates are modelled in meshrepro.istio.injector\n"}}
 
 
 def _istiod_deployment(version: IstioVersion, spec: Obj) -> Obj:
@@ -218,7 +230,7 @@ def _istiod_deployment(version: IstioVersion, spec: Obj) -> Obj:
             _field_env("POD_NAME", "metadata.name", True), _field_env("POD_NAMESPACE", "metadata.namespace", True),
             _field_env("SERVICE_ACCOUNT", "spec.serviceAccountName", True),
             {"name": "KUBECONFIG", "value": "/var/run/secrets/remote/config"}]
-    user_env = {str(k): str(v) for k, v in (pilot.get("env") or {}).items()}
+    user_env = {str(k): _go_text(v) for k, v in (pilot.get("env") or {}).items()}
     if f.istiod_ca_trusted_node_accounts_default and "CA_TRUSTED_NODE_ACCOUNTS" not in user_env:
         env.append({"name": "CA_TRUSTED_NODE_ACCOUNTS", "value": f"{NAMESPACE}/ztunnel"})
     env += [{"name": key, "value": user_env[key]} for key in sorted(user_env)]
@@ -286,6 +298,7 @@ def _webhook(kind: str, name: str, path: str, hooks: list[str],
             entry["rules"] = [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
                                "resources": ["pods"]}]
             entry["reinvocationPolicy"] = "Never"
+            entry.update(_injector_selectors(hook, active=name != "istio-sidecar-injector"))
         else:
             entry["rules"] = [{"apiGroups": ["security.istio.io", "networking.istio.io", "telemetry.istio.io",
                                              "extensions.istio.io"], "apiVersions": ["*"],
@@ -293,6 +306,36 @@ def _webhook(kind: str, name: str, path: str, hooks: list[str],
         entries.append(entry)
     return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
             "metadata": _meta(name, labels, namespaced=False), "webhooks": entries}
+
+
+# istioctl/pkg/util/common.go NeverMatch: what `istioctl install` leaves on istio-sidecar-injector once it has made
+# the default revision tag (istioctl/pkg/tag/util.go DeactivateIstioInjectionWebhook, run by revtag.Generate).
+NEVER_MATCH: Obj = {"matchExpressions": [{"key": "istio.io/deactivated", "operator": "In", "values": ["never-match"]}]}
+
+
+def _injector_selectors(hook: str, *, active: bool) -> Obj:
+    """namespaceSelector / objectSelector of each injection webhook (templates/mutatingwebhook.yaml and
+    revision-tags.yaml, the same in 1.18-1.27 for the default revision and the `default` tag)."""
+    if not active:
+        return {"namespaceSelector": copy.deepcopy(NEVER_MATCH), "objectSelector": copy.deepcopy(NEVER_MATCH)}
+
+    def expr(key: str, operator: str, *values: str) -> Obj:
+        return {"key": key, "operator": operator, **({"values": list(values)} if values else {})}
+
+    not_disabled = expr("sidecar.istio.io/inject", "NotIn", "false")
+    selectors = {
+        "rev.namespace.sidecar-injector.istio.io": (
+            [expr("istio.io/rev", "In", "default"), expr("istio-injection", "DoesNotExist")], [not_disabled]),
+        "rev.object.sidecar-injector.istio.io": (
+            [expr("istio.io/rev", "DoesNotExist"), expr("istio-injection", "DoesNotExist")],
+            [not_disabled, expr("istio.io/rev", "In", "default")]),
+        "namespace.sidecar-injector.istio.io": ([expr("istio-injection", "In", "enabled")], [not_disabled]),
+        "object.sidecar-injector.istio.io": (
+            [expr("istio-injection", "DoesNotExist"), expr("istio.io/rev", "DoesNotExist")],
+            [expr("sidecar.istio.io/inject", "In", "true"), expr("istio.io/rev", "DoesNotExist")]),
+    }
+    namespace, obj = selectors[hook]
+    return {"namespaceSelector": {"matchExpressions": namespace}, "objectSelector": {"matchExpressions": obj}}
 
 
 def _autoscaler(name: str, labels: dict[str, str], values: Obj) -> Obj:
@@ -506,7 +549,9 @@ def gateway_objects(version: IstioVersion, spec: Obj, name: str, kind: str) -> l
 
 
 def _go_text(value: Any) -> str:
-    """Helm's `"{{ $val }}"` of a YAML number: 1.0 prints as 1."""
+    """Helm's `"{{ $val }}"` of a YAML value: 1.0 prints as 1, a bool as true/false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

@@ -69,13 +69,12 @@ class CaptureConfig:
         exclude = ann("excludeOutboundIPRanges", exclude_ip_ranges)
         # pkg/kube/inject/validate.go ValidateIncludeIPRanges / ValidateExcludeIPRanges
         if include != "*":
-            _validate_cidr_list(include, "includeIPRanges")
-        _validate_cidr_list(exclude, "excludeIPRanges")
+            validate_cidr_list(include, "includeIPRanges")
+        validate_cidr_list(exclude, "excludeIPRanges")
         status = annotations.get("status.sidecar.istio.io/port", status_port)
         extra = ann("excludeInboundPorts", exclude_inbound_ports)
         # template: "15090,15021,{{ excludeInboundPort status excludeInboundPorts }}" (status port 0 is left out)
-        parts = [p for p in ([status] if status not in ("", "0") else []) + [extra] if p]
-        tail = ",".join(parts)
+        tail = exclude_inbound_port(status, extra)
         return cls(
             inbound_interception_mode=annotations.get("sidecar.istio.io/interceptionMode", interception_mode),
             outbound_ip_ranges_include=include,
@@ -90,28 +89,95 @@ class CaptureConfig:
         )
 
 
-def _validate_cidr_list(cidrs: str, what: str) -> None:
+def exclude_inbound_port(port: str | int, excluded: str) -> str:
+    """pkg/kube/inject/template.go excludeInboundPort: the status port appended to the excluded inbound ports unless
+    it is there already (or 0/empty); empty entries dropped."""
+    text = str(port).strip()
+    if not text or text == "0":
+        return excluded
+    parts = []
+    for item in excluded.split(","):
+        if item == text:
+            return excluded
+        if item.strip():
+            parts.append(item.strip())
+    return ",".join([*parts, text])
+
+
+def validate_cidr_list(cidrs: str, what: str) -> None:
+    """pkg/kube/inject/validate.go validateCIDRList wrapped as ValidateIncludeIPRanges / ValidateExcludeIPRanges do:
+    ValueError(`<what> invalid: failed parsing cidr '<cidr>': <netip.ParsePrefix error>`), Go's text word for word."""
     if not cidrs:
         return
     for cidr in cidrs.split(","):
         try:
             _parse_prefix(cidr)
         except ValueError as e:
-            # Go: fmt.Errorf("%s invalid: %v", what, fmt.Errorf("failed parsing cidr '%s': %v", cidr, err)); the
-            # trailing netip.ParsePrefix message is Go's and is not reproduced word for word.
             raise ValueError(f"{what} invalid: failed parsing cidr '{cidr}': {e}") from None
 
 
+
+
+def _go_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _parse_ipv4(text: str) -> str | None:
+    """Go net/netip parseIPv4: None when valid, else the message after `ParseAddr("..."): `."""
+    value, position, digits = 0, 0, 0
+    for index, char in enumerate(text):
+        if "0" <= char <= "9":
+            if digits == 1 and value == 0:
+                return "IPv4 field has octet with leading zero"
+            value, digits = value * 10 + int(char), digits + 1
+            if value > 255:
+                return "IPv4 field has value >255"
+        elif char == ".":
+            if index == 0 or index == len(text) - 1 or text[index - 1] == ".":
+                return f"IPv4 field must have at least one digit (at {_go_quote(text[index:])})"
+            if position == 3:
+                return "IPv4 address too long"
+            position, value, digits = position + 1, 0, 0
+        else:
+            return f"unexpected character (at {_go_quote(text[index:])})"
+    return "IPv4 address too short" if position < 3 else None
+
+
+def go_parse_addr(text: str) -> str | None:
+    """netip.ParseAddr: None when `text` is an address, else Go's error text. IPv6 is checked with Python's parser
+    (its error is `ParseAddr("x"): unable to parse IP` here, not Go's detailed reasons)."""
+    for char in text:
+        if char == ".":
+            problem = _parse_ipv4(text)
+            return None if problem is None else f"ParseAddr({_go_quote(text)}): {problem}"
+        if char == ":":
+            try:
+                ipaddress.IPv6Address(text)
+            except ValueError:
+                return f"ParseAddr({_go_quote(text)}): unable to parse IP"
+            return None
+        if char == "%":
+            return f"ParseAddr({_go_quote(text)}): missing IPv6 address"
+    return f"ParseAddr({_go_quote(text)}): unable to parse IP"
+
+
 def _parse_prefix(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """netip.ParsePrefix: an address, '/', a length; host bits may be set (istio prints the masked form)."""
+    """netip.ParsePrefix (Go 1.20-1.24): an address, '/', a length; host bits may be set (istio prints the masked
+    form). Errors carry Go's text: `netip.ParsePrefix("10.0.0.300/24"): ParseAddr("10.0.0.300"): IPv4 field has
+    value >255`."""
+    head = f"netip.ParsePrefix({_go_quote(cidr)}): "
     if "/" not in cidr:
-        raise ValueError(f'netip.ParsePrefix("{cidr}"): no \'/\'')
-    address, _, bits = cidr.partition("/")
-    ip = ipaddress.ip_address(address)  # rejects surrounding spaces, as Go does
-    if not bits.isdigit():
-        raise ValueError(f'netip.ParsePrefix("{cidr}"): bad bits after slash: "{bits}"')
+        raise ValueError(head + "no '/'")
+    address, _, bits = cidr.rpartition("/")
+    problem = go_parse_addr(address)
+    if problem is not None:
+        raise ValueError(head + problem)
+    ip = ipaddress.ip_address(address)
+    # strconv.Atoi takes a sign and leading zeros; ParsePrefix refuses both first
+    if not bits.isascii() or not bits.isdigit() or (len(bits) > 1 and bits[0] == "0"):
+        raise ValueError(head + f"bad bits after slash: {_go_quote(bits)}")
     if int(bits) > ip.max_prefixlen:
-        raise ValueError(f'netip.ParsePrefix("{cidr}"): prefix length out of range')
+        raise ValueError(head + "prefix length out of range")
     return ipaddress.ip_network(f"{ip}/{bits}", strict=False)
 
 

@@ -105,6 +105,8 @@ class Istiod:
         self.trust_domain = trust_domain
         self.workloads: dict[tuple[str, str], Workload] = {}
         self._seen: dict[tuple[str, str], tuple[Any, ...]] = {}  # the legacy index's change filter
+        self._converted: set[tuple[str, str, str]] = set()  # (workload, policy, PeerAuthentication) traced
+        self._ignored: set[tuple[tuple[str, str], str]] = set()  # (pod, IP) updates the legacy index skipped, traced
         self.subscribers: list[Subscriber] = []
         self._pushed = 0
         self._dirty_since: float | None = None
@@ -112,11 +114,13 @@ class Istiod:
         self._pusher: simpy.Process | None = None
         self._watches: list[tuple[Callable[[WatchEvent], None], ResourceKey]] = []
         self.running = False
+        self.started = 0.0
 
     # -- life cycle ----------------------------------------------------------------------
 
     def start(self) -> None:
         self.running = True
+        self.started = self.clock.now  # sidecars get their first config a push later
         self.store.watch(self._on_namespace, NAMESPACES)
         self._watches.append((self._on_namespace, NAMESPACES))
         for namespace in list(self.store.iter(NAMESPACES)):
@@ -185,6 +189,15 @@ class Istiod:
             status = pod.get("status") or {}
             seen = (repr(meta.get("labels")), repr(meta.get("annotations")), status.get("phase"), _ready(pod))
             if self._seen.get(ident) == seen:
+                stale = self.workloads.get(ident)
+                ip = status.get("podIP")
+                if stale is not None and ip and ip not in stale.addresses and (ident, ip) not in self._ignored:
+                    self._ignored.add((ident, ip))
+                    self.trace.add(self.clock.now, "istiod", f"Pod {ident[0]}/{ident[1]}", "ignored pod update",
+                                   f"status.podIP {ip} set, but the workload is recomputed only when labels, "
+                                   f"annotations, phase or readiness change; ztunnel keeps addresses "
+                                   f"{', '.join(stale.addresses) or 'none'}", flag="ambient_index_krt",
+                                   istio=".".join(map(str, self.version)))
                 return
             self._seen[ident] = seen
         workload = self._workload(pod)
@@ -283,10 +296,11 @@ class Istiod:
                      for p in self.store.iter(PODS)}
         for workload in workloads:
             labels = labels_of.get((workload.namespace, workload.name), {})
-            mode, port_modes, name = self._effective_mtls(pas, workload.namespace, labels)
+            mode, port_modes, name, decided_by = self._effective_mtls(pas, workload.namespace, labels)
             policies: list[Policy] = []
             if mode == "STRICT":
                 policies.append(Policy(self.root_namespace, STATIC_STRICT_POLICY))
+                self._trace_conversion(workload, f"{self.root_namespace}/{STATIC_STRICT_POLICY}", decided_by)
             strict_ports = tuple(sorted(p for p, m in port_modes.items() if m == "STRICT"))
             if strict_ports and mode != "STRICT":
                 policies.append(Policy(workload.namespace, f"converted_peer_authentication_{name}", ports=strict_ports))
@@ -294,8 +308,17 @@ class Istiod:
                 out[workload.uid] = tuple(policies)
         return out
 
+    def _trace_conversion(self, workload: Workload, policy: str, peer_authentication: str) -> None:
+        key = (workload.uid, policy, peer_authentication)
+        if key not in self._converted:
+            self._converted.add(key)
+            self.trace.add(self.clock.now, "istiod", f"Pod {workload.namespace}/{workload.name}",
+                           "converted PeerAuthentication", f"{peer_authentication} mtls.mode STRICT -> DENY policy "
+                           f"{policy} (requests without a peer identity)", flag="ambient_peer_authentication",
+                           peer_authentication=peer_authentication, policy=policy)
+
     def _effective_mtls(self, pas: list[Obj], namespace: str, labels: dict[str, str]
-                        ) -> tuple[str, dict[int, str], str]:
+                        ) -> tuple[str, dict[int, str], str, str]:
         """Workload-selector PA, else the namespace's, else the root namespace's; UNSET inherits; default PERMISSIVE."""
         def mode_of(pa: Obj | None) -> str:
             return ((pa or {}).get("spec") or {}).get("mtls", {}).get("mode", "UNSET") if pa else "UNSET"
@@ -311,15 +334,16 @@ class Istiod:
                                and not (p.get("spec") or {}).get("selector")])
         root_pa = oldest([p for p in pas if p["metadata"].get("namespace") == self.root_namespace
                           and not (p.get("spec") or {}).get("selector")])
-        mode = "PERMISSIVE"
+        mode, decided_by = "PERMISSIVE", ""
         for pa in (root_pa, namespace_pa, workload_pa):
             if mode_of(pa) != "UNSET":
                 mode = mode_of(pa)
+                decided_by = f"PeerAuthentication {pa['metadata'].get('namespace')}/{pa['metadata']['name']}"  # type: ignore[index]
         port_modes: dict[int, str] = {}
         if workload_pa is not None:
             for port, setting in ((workload_pa.get("spec") or {}).get("portLevelMtls") or {}).items():
                 port_modes[int(port)] = (setting or {}).get("mode", "UNSET")
-        return mode, port_modes, workload_pa["metadata"]["name"] if workload_pa else ""
+        return mode, port_modes, workload_pa["metadata"]["name"] if workload_pa else "", decided_by
 
     # -- pushes --------------------------------------------------------------------------
 

@@ -13,18 +13,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshrepro.istio.cni import CniAgent
-from meshrepro.istio.istiod import Istiod
+from meshrepro.istio.envoy import run_sidecar, wait_main
+from meshrepro.istio.injector import InjectorContext, make_injection_hook
+from meshrepro.istio.istio_iptables import istio_iptables_main
+from meshrepro.istio.istiod import PUSH_LATENCY, Istiod
+from meshrepro.istio.sidecar_config import SidecarConfig, sidecar_config
 from meshrepro.istio.versions import IstioVersion
 from meshrepro.istio.workload import Workload
 from meshrepro.istio.ztunnel import READINESS_PORT, Ztunnel
 from meshrepro.kube.client import Client
 from meshrepro.kube.cluster import Cluster
 from meshrepro.kube.rbac import User
+from meshrepro.kube.store import ResourceKey
 from meshrepro.net.http import Request, Response
 from meshrepro.net.server import HttpListener, Peer
 from meshrepro.net.stack import NamespaceView, Wait
 from meshrepro.runtime.process import Process, ProgramRun
 
+ENDPOINT_SLICES = ResourceKey("discovery.k8s.io", "endpointslices")
 ISTIOD_READINESS_PORT = 8080
 CNI_READINESS_PORT = 8000
 
@@ -34,6 +40,7 @@ class ClusterMesh:
     """What runs in one cluster: at most one istiod that ztunnels connect to, a ztunnel and a CNI agent per node."""
 
     istiods: list[Istiod] = field(default_factory=list)
+    istiod_env: dict[str, str] = field(default_factory=dict)  # the serving istiod's container environment
     ztunnels: dict[str, Ztunnel] = field(default_factory=dict)  # node -> ztunnel
     agents: dict[str, CniAgent] = field(default_factory=dict)
 
@@ -49,6 +56,20 @@ class Mesh:
 
     def state(self, cluster: Cluster) -> ClusterMesh:
         return self.clusters.setdefault(id(cluster), ClusterMesh())
+
+    def attach(self, cluster: Cluster) -> None:
+        """The API server calls istiod's /inject for pods its MutatingWebhookConfigurations select."""
+        state = self.state(cluster)
+
+        def context() -> InjectorContext | None:
+            istiod = state.istiod
+            if istiod is None or not _serving(cluster, "istio-system", "istiod"):
+                return None  # the webhook's Service has no ready endpoint: the call is refused
+            return InjectorContext(istiod.version, dict(state.istiod_env), istiod.root_namespace, cluster.trace,
+                                   lambda: cluster.clock.now)
+
+        cluster.apiserver.admission.mutating_hooks.append(
+            ("istio-sidecar-injector", make_injection_hook(cluster.store, context)))
 
     def ztunnel_workloads(self, namespace: str, pod_name: str) -> list[Workload] | None:
         """What the ztunnel in that pod knows (`istioctl ztunnel-config workloads`)."""
@@ -83,6 +104,8 @@ class Mesh:
         ns = _netns(proc)
         ns.listen(ISTIOD_READINESS_PORT, HttpListener("istiod", _ok))
         state.istiods.append(istiod)
+        if state.istiod is istiod:
+            state.istiod_env = dict(env)
         istiod.start()
         for ztunnel in state.ztunnels.values():
             if state.istiod is istiod:
@@ -142,7 +165,20 @@ class Mesh:
         return 0
 
     def _pilot_agent(self, cluster: Cluster, version: IstioVersion, proc: Process) -> ProgramRun:
-        """A gateway's proxy: ready on 15021 (Envoy itself is issue 5's sidecar work)."""
+        """The proxyv2 image's entrypoint: `istio-iptables` (istio-init/istio-validation), `proxy sidecar`
+        (istio-proxy), `wait` (holdApplicationUntilProxyStarts' postStart), `proxy router` (gateways)."""
+        args = proc.argv[1:]
+        if args[:1] == ["istio-iptables"]:
+            return (yield from istio_iptables_main(version, proc))
+        if args[:1] == ["wait"]:
+            return (yield from wait_main(version, proc))
+        if args[:2] == ["proxy", "sidecar"]:
+            state = self.state(cluster)
+            return (yield from run_sidecar(version, proc, lambda: _sidecar_xds(cluster, state), trace=cluster.trace))
+        return (yield from self._gateway(proc))
+
+    def _gateway(self, proc: Process) -> ProgramRun:
+        """A gateway's proxy: ready on 15021 (its routing is not modelled)."""
         ns = _netns(proc)
         ns.listen(READINESS_PORT, HttpListener("istio-proxy readiness", _ok))
         try:
@@ -150,6 +186,34 @@ class Mesh:
         finally:
             ns.unlisten(READINESS_PORT)
         return 0
+
+
+class SidecarXds:
+    """istiod's xDS for sidecars: the configuration istiod computes from its view of the cluster, once its first
+    push can have reached the proxy (a sidecar is not ready before). Later changes reach the proxy at its next
+    connection rather than after a debounced push."""
+
+    def __init__(self, cluster: Cluster, istiod: Istiod) -> None:
+        self.cluster = cluster
+        self.istiod = istiod
+
+    def config_for(self, namespace: str, pod_name: str) -> SidecarConfig | None:
+        if self.cluster.clock.now < self.istiod.started + PUSH_LATENCY:
+            return None
+        return sidecar_config(self.cluster.store, self.istiod.version, namespace, pod_name)
+
+
+def _sidecar_xds(cluster: Cluster, state: ClusterMesh) -> SidecarXds | None:
+    istiod = state.istiod
+    return SidecarXds(cluster, istiod) if istiod is not None else None
+
+
+def _serving(cluster: Cluster, namespace: str, service: str) -> bool:
+    """A ready endpoint behind the Service (what kube-proxy would forward the webhook call to)."""
+    return any(endpoint.get("conditions", {}).get("ready")
+               for eps in cluster.store.iter(ENDPOINT_SLICES, namespace)
+               if (eps["metadata"].get("labels") or {}).get("kubernetes.io/service-name") == service
+               for endpoint in eps.get("endpoints") or [])
 
 
 def _netns(proc: Process) -> Any:

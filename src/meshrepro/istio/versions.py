@@ -22,6 +22,15 @@ IstioVersion = tuple[int, int, int]  # (major, minor, patch), e.g. (1, 22, 2)
 
 # name -> when the behaviour holds. Keep sorted by name.
 TABLE: dict[str, Flag] = {
+    "agent_csr_sign_failure_log": Flag(
+        (1, 21, 0), "istio/istio#48353 (Remove `reconnectIfNeeded` and add loging for CSRSign failure)",
+        "pilot-agent's CA client logs `failed to sign CSR: <err>` (scope citadelclient, error) when a certificate request "
+        "to istiod fails; before, only the retry warnings and the SDS warm-up warning appeared"),
+    "agent_drain_for_termination": Flag(
+        (1, 21, 0), "istio/istio#47226 (Improve agent shutdown, with native sidecar support)",
+        "pilot-agent's termination logs `Agent draining Proxy for termination` and waits for Envoy's exit before "
+        "`Aborted proxy instance`; /quitquitquit cancels the agent's context instead of sending SIGTERM to itself; "
+        "before, `Agent draining Proxy` and `Aborted proxy instance` before `Envoy aborted normally`"),
     "ambient_dns_capture_default": Flag(
         (1, 25, 0), "istio/istio#54638 (Promote ambient DNS capture)",
         "ambient DNS capture is on by default (istio-cni `ambient.dnsCapture: true`, AMBIENT_DNS_CAPTURE): "
@@ -81,6 +90,13 @@ TABLE: dict[str, Flag] = {
         "the ambient profile sets istiod's PILOT_ENABLE_AMBIENT=true instead of PILOT_ENABLE_AMBIENT_CONTROLLERS, "
         "PILOT_ENABLE_HBONE, VERIFY_CERTIFICATE_AT_CLIENT and ENABLE_AUTO_SNI, and no longer sets the CNI's "
         "logLevel, privileged and excludeNamespaces"),
+    "appprotocol_kubernetes_h2c": Flag(
+        (1, 19, 0), "istio/istio#43988 (Support new AppProtocol \"standard\" ports)",
+        "a Service port with appProtocol `kubernetes.io/h2c` is HTTP2 for Istio's protocol selection; before, an "
+        "unknown name (sniffed)"),
+    "appprotocol_kubernetes_ws": Flag(
+        (1, 24, 0), "istio/istio#53164 (Bump gateway API to 1.2.0-rc1)",
+        "appProtocol `kubernetes.io/ws` is HTTP and `kubernetes.io/wss` HTTPS; before, unknown names (sniffed)"),
     "authorizationpolicy_one_target_kind": Flag(
         (1, 24, 0), "istio/istio crd-all.gen.yaml at 1.24.0 (istio/api sync; upstream PR not identified)",
         "the AuthorizationPolicy CRD rejects more than one of selector, targetRef and targetRefs (`only one of "
@@ -133,10 +149,93 @@ TABLE: dict[str, Flag] = {
         (1, 22, 0), "istio/istio crd-all.gen.yaml at 1.22.0 (istio/api v1 promotion; upstream PR not identified)",
         "networking.istio.io, PeerAuthentication and Telemetry are served as v1 too; AuthorizationPolicy gains the "
         "short name `ap` and the Action column"),
+    "envoy_access_log_upstream_cluster_raw": Flag(
+        (1, 23, 0), "istio/istio#52384 (release-1.23 #52410, Use UPSTREAM_CLUSTER_RAW for access log format)",
+        "the default text access log format uses %UPSTREAM_CLUSTER_RAW% instead of %UPSTREAM_CLUSTER%; with no "
+        "outboundClusterStatName both print the cluster name (`outbound|80||svc.ns.svc.cluster.local`)"),
+    "envoy_remote_connection_failure": Flag(
+        (1, 20, 0), "Envoy 1.28 (Istio 1.20's proxy; upstream Envoy PR not identified). Evidence: istio/istio#48267 "
+        "(1.20.0 logs `remote_connection_failure`), istio/istio#46431 (1.18.2 `connection failure`); 1.19 UNCONFIRMED",
+        "a refused or unreachable upstream connect is reset reason `remote connection failure` "
+        "(`upstream_reset_before_response_started{remote_connection_failure,...}`); before, `connection failure`"),
+    "envoy_ssl_failure_reason_format": Flag(
+        (1, 20, 0), "Envoy 1.28.0 changelog (tls: changed ssl failure reason format in ssl socket, runtime guard "
+        "envoy.reloadable_features.ssl_transport_failure_reason_format)",
+        "an upstream TLS failure's transport failure reason reads `TLS_error:|268435703:SSL routines:OPENSSL_internal:"
+        "WRONG_VERSION_NUMBER:TLS_error_end`; before, `TLS error: 268435703:SSL routines:OPENSSL_internal:"
+        "WRONG_VERSION_NUMBER`"),
+    "injector_ca_crl_volume": Flag(
+        (1, 27, 0), "istio/istio#56308 (feat: implements crl support for plugged-in CA)",
+        "the injected istio-proxy mounts /var/run/secrets/istio/crl from the volume istio-ca-crl (ConfigMap istio-ca-crl, "
+        "optional)"),
+    "injector_canonical_name_truncated": Flag(
+        (1, 21, 0), "istio/istio#48562 (fix inject with label more than 63 characters)",
+        "the injected label service.istio.io/canonical-name is cut to 63 characters, a trailing `-` trimmed"),
+    "injector_go_runtime_env": Flag(
+        (1, 19, 0), "istio/istio#46253 (Set GOMAXPROCS and GOMEMLIMIT)",
+        "the injected istio-proxy has env GOMEMLIMIT (limits.memory) and GOMAXPROCS (limits.cpu) after "
+        "ISTIO_META_APP_CONTAINERS"),
+    "injector_istio_cni_value": Flag(
+        (1, 18, 0), "istio/istio#52645 (Remove deprecated `istio_cni` values from pilot chart)",
+        "the injection template turns istio-init into istio-validation when `istio_cni.enabled` (istioctl writes it "
+        "from components.cni.enabled); from 1.24 only `pilot.cni.enabled` counts (see injector_pilot_cni_value)",
+        until=(1, 24, 0)),
+    "injector_native_sidecar_drain_prestop": Flag(
+        (1, 21, 0), "istio/istio#47226 (Improve agent shutdown, with native sidecar support)",
+        "a native-sidecar istio-proxy gets preStop `pilot-agent request --debug-port=<status port> POST drain`, and "
+        "holdApplicationUntilProxyStarts no longer adds the postStart `pilot-agent wait` to it"),
+    "injector_pilot_cni_value": Flag(
+        (1, 22, 0), "istio/istio#49352 (Move istio_cni values into pilot.cni)",
+        "the injection template also reads `pilot.cni.enabled` (1.24+: only it; istioctl sets it from "
+        "components.cni.enabled) to inject istio-validation instead of istio-init"),
+    "injector_startup_probe": Flag(
+        (1, 20, 0), "istio/istio#47207 (injection: enable startup probe by default)",
+        "the injected istio-proxy has a startupProbe (GET /healthz/ready on 15021, period 1 s, failureThreshold 600) "
+        "and its readinessProbe defaults become delay 0 / period 15 / failureThreshold 4 (before 1 / 2 / 30); in "
+        "1.19 a native sidecar got a startupProbe instead of its readinessProbe"),
+    "injector_validates_core_dump_annotation": Flag(
+        (1, 18, 0), "istio/istio#53830 (Drop core dump annotation)",
+        "the injector rejects a pod whose `sidecar.istio.io/enableCoreDump` is not a Go bool", until=(1, 25, 0)),
+    "injector_workload_name_label": Flag(
+        (1, 25, 0), "istio/istio#54340 (Implementation of new workload name label)",
+        "ISTIO_META_WORKLOAD_NAME of the injected proxy comes from the pod label service.istio.io/workload-name when "
+        "set; before, always the owning workload's name"),
     "install_state_dropped": Flag(
         (1, 21, 0), "istio/istio#47860 (Drop `installed-state` from installation)",
         "istioctl install no longer saves the `installed-state` IstioOperator, and the base chart no longer "
         "installs the IstioOperator CRD"),
+    "istio_iptables_commands_debug": Flag(
+        (1, 25, 0), "istio/istio#54671 (Refactor RunX cmds for istio-iptables into a single API)",
+        "istio-iptables logs `Running command (...)` at debug (not shown), a failing command as `Command error: <err>` "
+        "with the error ending in the command's stderr, and `Final iptables state (IPv4):` with iptables-save's output "
+        "when it is done"),
+    "istio_iptables_config_dump_dual_stack": Flag(
+        (1, 20, 0), "istio/istio#46630 (dual-stack iptables6 rules with istio-cni) + #47000 (cleanup legacy host nsenter "
+        "flag)", "istio-iptables' variables dump has DUAL_STACK after ENABLE_INBOUND_IPV6 and no HOST_NSENTER_EXEC"),
+    "istio_iptables_config_dump_iptables_version": Flag(
+        (1, 20, 0), "istio/istio#47002 (iptables: improve locking implementation); removed by #49279/#49703",
+        "istio-iptables' variables dump starts with IPTABLES_VERSION=", until=(1, 22, 0)),
+    "istio_iptables_config_header_istio_config": Flag(
+        (1, 27, 0), "istio/istio#56997 (release-1.27 backport of #56487, Native nftables support for sidecar mode)",
+        "istio-iptables' variables dump is headed `Istio config:` (before, `Istio iptables variables:`) and ends with "
+        "NATIVE_NFTABLES"),
+    "istio_iptables_errors_returned": Flag(
+        (1, 21, 0), "istio/istio#47644 (iptables: refactor to avoid global variables)",
+        "a failing iptables command is returned to the cobra command, which logs the error and exits 1; before, "
+        "RunOrFail logged `Failed to execute: <cmd> <args>, <err>` and exited -1 (255)"),
+    "istio_iptables_idempotent_apply": Flag(
+        (1, 24, 0), "istio/istio#50328 (Idempotency for istio-iptables apply flow) + #52899 (--force-apply)",
+        "istio-iptables first reads the current rules (iptables-save), logs `Clean-state detected, new iptables are "
+        "needed` and `Applying iptables chains and rules`, and its variables dump ends with RECONCILE, CLEANUP_ONLY "
+        "and FORCE_APPLY"),
+    "istio_iptables_lock_mode_log": Flag(
+        (1, 20, 0), "istio/istio#47002 (iptables: improve locking implementation)",
+        "istio-iptables logs `Running command (with wait lock): iptables-restore --noflush --wait=30`; before, "
+        "`Running command: iptables-restore --noflush`"),
+    "istio_iptables_restore_log_binary": Flag(
+        (1, 22, 0), "istio/istio#49279 (Fix for wrong iptables binary) + #49703",
+        "istio-iptables logs `Running iptables restore with: iptables-restore and the following input:`; before, "
+        "`Running iptables-restore with the following input:`"),
     "istioctl_ambient_install_message": Flag(
         (1, 23, 0), "istio/istio#50696 (Generalize default webhook message)",
         "istioctl install with the ambient profile ends with `The ambient profile has been installed "
@@ -216,6 +315,10 @@ TABLE: dict[str, Flag] = {
         "istiod publishes a Pending pod (e.g. init containers running) to ztunnel, status UNHEALTHY; "
         "before, only phase Running (#48854). 1.22+ require a pod IP; the 1.21.2 legacy index builds it "
         "with the addresses it has (see ambient_index_krt)"),
+    "mesh_inbound_traffic_policy": Flag(
+        (1, 22, 0), "istio/istio#49035 (add support for inbound traffic policy)",
+        "meshConfig.inboundTrafficPolicy.mode LOCALHOST makes the sidecar forward inbound traffic to 127.0.0.1 "
+        "instead of the pod IP (from 127.0.0.6); before, only istiod's PILOT_ENABLE_INBOUND_PASSTHROUGH=false did"),
     "native_sidecar_pod_annotation": Flag(
         (1, 24, 0), "istio/istio#53490 (native-sidecars: add per-pod opt-in/out annotation)",
         "the pod annotation `sidecar.istio.io/nativeSidecar: \"true\"/\"false\"` overrides "
@@ -238,6 +341,11 @@ TABLE: dict[str, Flag] = {
     "profile_stable": Flag(
         (1, 22, 0), "istio/istio#50630 (release-1.22: Release Channels, Implement with a ValidatingAdmissionPolicy)",
         "istioctl ships a `stable` profile"),
+    "sidecar_default_retry_excludes_503": Flag(
+        (1, 24, 0), "istio/istio#52111 (exclude unsafe 503 from default RetryPolicy; EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY "
+        "defaults to true)",
+        "the sidecar's default route retry policy no longer retries a 503 response (retriable-status-codes without "
+        "503); before, a 503 was retried twice and ended with flag URX"),
     "sidecar_dns_own_chain": Flag(
         (1, 25, 0), "istio/istio (ISTIO_OUTPUT_DNS chain; upstream PR not identified)",
         "DNS rules live in their own chain ISTIO_OUTPUT_DNS (nat and raw) - NOT MODELLED here"),
@@ -246,6 +354,12 @@ TABLE: dict[str, Flag] = {
         "DNS UDP rules go through `-A OUTPUT -p udp -j ISTIO_OUTPUT` (nat and raw) instead of being appended to "
         "the built-in OUTPUT chains, and an explicit include-CIDR list no longer ends ISTIO_OUTPUT with "
         "`-j RETURN` (goldens ip-range.golden 1.22.0 vs 1.23.0)"),
+    "sidecar_jwt_policy_env": Flag(
+        (1, 18, 0), "istio/istio#49520 (Drop support for legacy first-party-jwt)",
+        "the injected istio-proxy has env JWT_POLICY=third-party-jwt", until=(1, 22, 0)),
+    "xdsproxy_connection_id_label": Flag(
+        (1, 22, 0), "istio/istio#49813 (Improve WASM integration tests: xds proxy logs with WithLabels(\"id\"))",
+        "pilot-agent logs `connected to upstream XDS server: <addr>` with the label `id=<n>`; before, without it"),
     "ztunnel_access_log_quotes_strings": Flag(
         (1, 22, 2), "istio/ztunnel#1095 (release-1.22 #1110, access logs: consistently quote fields) + #1138 "
         "(release-1.22 #1140, Improve error log output format)",

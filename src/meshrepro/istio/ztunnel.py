@@ -97,6 +97,12 @@ class Ztunnel:
             self.remove_pod(uid)
 
     def on_push(self, snapshot: Snapshot) -> None:
+        for workload in snapshot.workloads:  # what the explanations' timelines show as "ztunnel learned the pod"
+            known = self.workloads.get(workload.uid)
+            if known is None or known.addresses != workload.addresses:
+                self.trace.add(self.clock.now, "ztunnel", f"Pod {workload.namespace}/{workload.name}",
+                               "learned workload", f"push {snapshot.version}: addresses "
+                               f"{', '.join(workload.addresses) or 'none'}, status {workload.status}", ztunnel=self.name)
         self.workloads = {w.uid: w for w in snapshot.workloads}
         self.by_address = {a: w for w in snapshot.workloads for a in w.addresses}
         self.services = {vip: s for s in snapshot.services for vip in s.vips}
@@ -248,16 +254,16 @@ class _Proxied:
     def legacy_completed(self) -> list[str]:
         return []
 
-    def fail(self, kind: NetErrorKind, error: str, lines: list[str]) -> NetError:
+    def fail(self, kind: NetErrorKind, error: str, lines: list[str], **data: Any) -> NetError:
         """Drop the accepted socket (EOF if the client has sent nothing yet, a reset once it has)."""
         z = self.ztunnel
         z.write(lines)
         self.record.hop(z.name, f"{self.direction} connection dropped", error)
         z.trace.add(z.clock.now, "ztunnel", z.name, f"{self.direction} connection dropped", error,
-                    connection=self.record.id)
+                    connection=self.record.id, **data)
         return NetError(kind, self.record.destination, self.record.source)
 
-    def early_deny(self, kind: NetErrorKind, error: str) -> NetError:
+    def early_deny(self, kind: NetErrorKind, error: str, **data: Any) -> NetError:
         """Refused before anything was set up: 1.22+ `connection failed`; older releases log per direction."""
         z = self.ztunnel
         if z.flags.ztunnel_access_logs:
@@ -265,7 +271,7 @@ class _Proxied:
                                             direction=self.direction, error=error)]
         else:
             lines = self.legacy_early_deny(error)
-        return self.fail(kind, error, lines)
+        return self.fail(kind, error, lines, **data)
 
     def legacy_early_deny(self, error: str) -> list[str]:
         return []
@@ -293,10 +299,11 @@ class _Outbound(_Proxied):
             # waiting, the client's ClientHello sits unread and the close becomes a reset.
             waited = z.clock.now > self.started
             if z.flags.ztunnel_access_logs:
-                return self.early_deny(NetErrorKind.RESET if waited else NetErrorKind.EOF, error)
+                return self.early_deny(NetErrorKind.RESET if waited else NetErrorKind.EOF, error,
+                                       flag="ztunnel_waits_for_source_workload", source=source_ip)
             return self.fail(NetErrorKind.EOF, error, [zlog.outbound_failed(
                 z.version, z.clock.wall(), conn_id=self.conn_id, elapsed_ns=LOOKUP_NS, error=error,
-                proxy=z.span(self.pod))])
+                proxy=z.span(self.pod))], flag="ztunnel_waits_for_source_workload", source=source_ip)
         self.log = replace(self.log, src_workload=source.name, src_namespace=source.namespace)
         target, via = _destination(z, destination)
         netns = self.pod_netns()

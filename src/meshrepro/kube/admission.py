@@ -64,11 +64,25 @@ class Admission:
             if isinstance(result, tuple):
                 return result
             request = _with_object(request, _priority_and_tolerations(result))
+        mutated = False
         for _, hook in self.mutating_hooks:
             result = hook(request)
             if isinstance(result, tuple):
                 return result
             if result is not None:
+                request = _with_object(request, result)
+                mutated = True
+        if mutated:
+            # A webhook changed the object: the API server defaults the patched object, and its reinvoker runs the
+            # in-tree mutating plugins again (admission.NewReinvocationHandler), so containers a webhook added get
+            # the ServiceAccount token mount too.
+            obj = apply_defaults(request.object, flags(self.version))
+            _drop_disabled_fields(obj, flags(self.version))
+            request = _with_object(request, obj)
+            if request.kind.kind == "Pod" and request.operation == "CREATE":
+                result = self._service_account(request)
+                if isinstance(result, tuple):
+                    return result
                 request = _with_object(request, result)
         for validate in self.validators:
             denial = validate(request)

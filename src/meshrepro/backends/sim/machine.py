@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import simpy
@@ -42,7 +42,8 @@ HOST_CURL = "8.5.0"  # the user's distribution curl (Ubuntu 24.04 and Fedora 39 
 
 class Machine:
     def __init__(self, clock: Clock, trace: Trace, kube_version: KubeVersion, kubectl_version: str,
-                 scenario_dir: str | None = None, istio_version: IstioVersion | None = None) -> None:
+                 scenario_dir: str | None = None, istio_version: IstioVersion | None = None,
+                 file_overrides: Mapping[str, str] | None = None) -> None:
         self.clock = clock
         self.trace = trace
         self.kube_version = kube_version
@@ -59,8 +60,10 @@ class Machine:
         self.fs = FileSystem()
         for directory in (HOME, f"{HOME}/.kube", "/tmp"):
             self.fs.mkdir(directory, parents=True)
-        if scenario_dir is not None:
-            self.fs.mount(WORKDIR, _read_tree(scenario_dir), read_only=True)
+        if scenario_dir is not None or file_overrides:
+            # `file_overrides` (relative path -> text, e.g. a matrix factor's patched manifest) replace the folder's.
+            tree = _read_tree(scenario_dir) if scenario_dir is not None else {}
+            self.fs.mount(WORKDIR, {**tree, **(file_overrides or {})}, read_only=True)
         else:
             self.fs.mkdir(WORKDIR, parents=True)
         programs: dict[str, Program] = install(coreutils.GNU)
@@ -81,6 +84,7 @@ class Machine:
                           node_pool=self.node_pool)
         self.clusters[spec.name] = cluster
         cluster.start()
+        self.mesh.attach(cluster)
         return cluster
 
     def cluster_of_node(self, node: str) -> Cluster | None:

@@ -76,6 +76,7 @@ class ContainerRecord:
     process: simpy.Process | None = None
     finished_at_sim: float = 0.0
     ignores_sigterm: bool = False
+    post_start_running: bool = False  # its postStart hook runs: the kubelet has not reported the start yet
 
     @property
     def running(self) -> bool:
@@ -84,7 +85,9 @@ class ContainerRecord:
     def status(self) -> dict[str, Any]:
         """The v1.ContainerStatus the kubelet reports."""
         state: dict[str, Any]
-        if self.running_since is not None:
+        if self.post_start_running:  # startContainer has not returned: the status still shows it being created
+            state = {"waiting": {"reason": "PodInitializing" if self.init else "ContainerCreating"}}
+        elif self.running_since is not None:
             state = {"running": {"startedAt": rfc3339(self.running_since)}}
         elif self.waiting_reason:
             waiting: dict[str, Any] = {"reason": self.waiting_reason}
@@ -95,10 +98,14 @@ class ContainerRecord:
             state = {"terminated": self.terminated.to_api()}
         else:
             state = {"waiting": {"reason": "ContainerCreating"}}
+        # A container killed for its postStart hook waits with PostStartHookError over its terminated instance.
+        waiting_over_exit = self.waiting_reason and self.running_since is None and self.terminated is not None
+        last = self.terminated if waiting_over_exit else self.last_terminated
         status: dict[str, Any] = {
             "name": self.name, "image": self.image, "imageID": self.image_id,
-            "lastState": {"terminated": self.last_terminated.to_api()} if self.last_terminated else {},
-            "ready": self.ready, "restartCount": self.restart_count, "started": self.started, "state": state,
+            "lastState": {"terminated": last.to_api()} if last else {},
+            "ready": self.ready and not self.post_start_running, "restartCount": self.restart_count,
+            "started": self.started and not self.post_start_running, "state": state,
         }
         if self.container_id:
             status["containerID"] = self.container_id

@@ -16,11 +16,12 @@ import simpy
 from meshrepro.errors import InputError
 from meshrepro.kube.cni import CNIError, CNIResult
 from meshrepro.kube.kubelet.containers import ContainerRecord, Terminated
+from meshrepro.kube.kubelet.lifecycle import run_post_start
 from meshrepro.kube.kubelet.probes import ProbeSpec, ProbeWorker, Result, container_probes
 from meshrepro.kube.kubelet.volumes import MountError, PreparedVolume, field_value, prepare
 from meshrepro.kube.store import Obj, ResourceKey
 from meshrepro.net.stack import NetNamespace, ResolverConfig
-from meshrepro.runtime.container import ContainerHost, image_filesystem
+from meshrepro.runtime.container import ContainerHost, container_capabilities, image_filesystem
 from meshrepro.runtime.images import Image
 from meshrepro.runtime.process import Output, Process, Transcript
 from meshrepro.sim.clock import rfc3339
@@ -79,6 +80,7 @@ class PodWorker:
         self.start_time = ""
         self.initialized = False
         self.terminating = False
+        self.finishing = False  # the regular containers of a Never/OnFailure pod are done; sidecars stop
         self.process: simpy.Process | None = None
         self.probes: dict[tuple[str, str], ProbeWorker] = {}  # (container, kind) -> worker
         self._probe_kills: dict[str, ProbeKill] = {}
@@ -214,13 +216,16 @@ class PodWorker:
         return False
 
     def _resolver(self) -> ResolverConfig:
+        # the names of the kubelet-managed /etc/hosts (written with the container's files)
+        hosts = {"localhost": "127.0.0.1", self.name: self.pod_ip}
         policy = self.spec.get("dnsPolicy", "ClusterFirst")
         if policy in ("ClusterFirst", "ClusterFirstWithHostNet") and not (
                 self.spec.get("hostNetwork") and policy == "ClusterFirst"):
             domain = self.kubelet.cluster_domain
             return ResolverConfig([self.kubelet.cluster_dns], [f"{self.namespace}.svc.{domain}", f"svc.{domain}",
-                                                                domain], ndots=5)
-        return ResolverConfig(list(self.kubelet.node_ns.resolver.nameservers) if self.kubelet.node_ns.resolver else [])
+                                                                domain], ndots=5, hosts=hosts)
+        return ResolverConfig(list(self.kubelet.node_ns.resolver.nameservers) if self.kubelet.node_ns.resolver else [],
+                              hosts=hosts)
 
     # -- containers ----------------------------------------------------------------------
 
@@ -238,6 +243,8 @@ class PodWorker:
                 yield record.process
             if self.terminating or record.terminated is None:
                 return
+            if record.sidecar and self.finishing:
+                return  # stopped because the pod's regular containers are done
             kill = self._probe_kills.pop(record.name, None)
             policy = "Always" if record.sidecar else self.spec.get("restartPolicy", "Always")
             code = record.terminated.exit_code
@@ -265,11 +272,25 @@ class PodWorker:
         return False
 
     def _settle_phase(self) -> None:
-        """restartPolicy Never/OnFailure: the pod ends when every container has terminated."""
-        if all(c.terminated is not None for c in self.containers):
-            self.phase = "Succeeded" if all(c.terminated.exit_code == 0 for c in self.containers
-                                            if c.terminated) else "Failed"
-            self.publish()
+        """restartPolicy Never/OnFailure: the pod ends when every container has terminated; running sidecars
+        are stopped first, in reverse order (computePodActions, KEP-753)."""
+        if all(c.terminated is not None for c in self.containers) and not self.finishing:
+            self.finishing = True
+            self.clock.process(self._finish())
+
+    def _finish(self) -> Wait:
+        pod = self._pod()
+        for record in reversed([r for r in self.init if r.sidecar and r.process is not None]):
+            if pod is not None:
+                self.kubelet.events.record(pod, "Normal", "Killing", f"Stopping container {record.name}",
+                                           self._field_path(record))
+            process = record.process
+            yield from self._stop_container(record, float(self.spec.get("terminationGracePeriodSeconds", 30)))
+            if process is not None and process.is_alive:
+                yield process
+        self.phase = "Succeeded" if all(c.terminated.exit_code == 0 for c in self.containers
+                                        if c.terminated) else "Failed"
+        self.publish()
 
     def _wait_backoff(self, record: ContainerRecord) -> Wait:
         assert record.terminated is not None
@@ -337,6 +358,10 @@ class PodWorker:
         self.kubelet.trace.add(self.clock.now, self.kubelet.component, self.ref, f"started container {record.name}",
                                f"uid {proc.uid}, argv {argv}")
         record.process = self.clock.process(self._execute(record, program, proc))
+        hook = (record.spec.get("lifecycle") or {}).get("postStart")
+        if hook and not (yield from run_post_start(self, record, pod, hook, field_path,
+                                                   float(self.spec.get("terminationGracePeriodSeconds", 30)))):
+            return
         if record.started:
             self._trigger_readiness(record, self.kubelet.timing.pleg_relist)
         self._refresh_readiness()
@@ -380,7 +405,8 @@ class PodWorker:
         uid = int(security.get("runAsUser", image.user[0]))
         gid = int(security.get("runAsGroup", image.user[1] if "runAsUser" not in security else 0))
         env = self._environment(record, image, pod)
-        host = ContainerHost(self.clock, fs, self.netns.view(uid, gid), self.name, image.programs)
+        host = ContainerHost(self.clock, fs, self.netns.view(uid, gid), self.name, image.programs,
+                             capabilities=container_capabilities(record.spec.get("securityContext")))
         proc = Process(host=host, argv=argv, env=env, stdout=stdout, stderr=stderr,
                        cwd=record.spec.get("workingDir") or image.workdir,
                        uid=uid, gid=gid, pid=host.next_pid(),
