@@ -1,14 +1,17 @@
-"""The text report: the session as the terminal showed it, then the pods and the expectations."""
+"""The text report: the session as the terminal showed it, then the pods, the expectations and, when something
+failed, the explanation."""
 
 from __future__ import annotations
 
+from meshrepro.report import explanation as explanation_text
 from meshrepro.runtime.tabwriter import format_table
+from meshrepro.scenario.explain import Explanation, explain
 from meshrepro.scenario.result import RunResult
 
 SYSTEM_NAMESPACES = {"kube-system", "local-path-storage", "kube-public", "kube-node-lease"}
 
 
-def render(result: RunResult) -> str:
+def render(result: RunResult, explanation: Explanation | None = None) -> str:
     lines = [f"# {result.scenario}", "# " + ", ".join(f"{k} {v}" for k, v in result.versions.items()), ""]
     for step in result.steps:
         lines.append(f"$ {step.command.rstrip()}")
@@ -31,4 +34,7 @@ def render(result: RunResult) -> str:
             lines.append(f"{mark}  {expectation.text}")
             if not expectation.passed:
                 lines.append(f"      actual: {expectation.actual}")
+    explanation = explanation if explanation is not None else explain(result)
+    if not explanation.empty:
+        lines += ["", "## explanation", *explanation_text.text_lines(explanation)]
     return "\n".join(lines) + "\n"

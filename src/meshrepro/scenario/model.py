@@ -60,9 +60,16 @@ class Scenario:
     raw: dict[str, Any] = field(default_factory=dict)
     versions_raw: dict[str, str] = field(default_factory=dict)
     istio: istio_versions.IstioVersion | None = None  # the istioctl release on the terminal's PATH
+    # Files the terminal sees instead of the folder's (relative path -> text): a factor's patched manifests.
+    file_overrides: dict[str, str] = field(default_factory=dict)
 
 
 def load(path: str) -> Scenario:
+    return parse_scenario(*read(path))
+
+
+def read(path: str) -> tuple[Any, yaml.Node | None, str]:
+    """The scenario file's data, its composed YAML node (for lines) and its path (a folder's scenario.yaml)."""
     if os.path.isdir(path):
         candidate = os.path.join(path, "scenario.yaml")
         if not os.path.exists(candidate):
@@ -81,7 +88,7 @@ def load(path: str) -> Scenario:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         raise InputError(err.problem or str(err), path=path, line=mark.line + 1 if mark else None) from None
-    return parse_scenario(raw, node, path)
+    return raw, node, path
 
 
 def _line(node: yaml.Node | None, *keys: Any) -> int:

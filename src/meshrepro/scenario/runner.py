@@ -30,7 +30,8 @@ def run(scenario: Scenario, seed: int | None = None) -> RunResult:
     kube = scenario.kubernetes
     git_version = NODE_IMAGES.get(kube[1], f"v{kube[0]}.{kube[1]}.0")
     kubectl = scenario.kubectl or f"{kube[0]}.{kube[1]}"  # the kubectl release of the cluster's minor
-    machine = Machine(clock, trace, kube, kubectl, scenario.folder, istio_version=scenario.istio)
+    machine = Machine(clock, trace, kube, kubectl, scenario.folder, istio_version=scenario.istio,
+                      file_overrides=scenario.file_overrides)
     if not any(re.search(r"\bkind\s+create\s+cluster\b", s.command) for s in scenario.steps):
         cluster = machine.create_cluster(ClusterSpec(version=kube, git_version=git_version))
         machine.write_kubeconfig(cluster)
@@ -55,7 +56,7 @@ def run(scenario: Scenario, seed: int | None = None) -> RunResult:
         connections=[_connection(c, clock) for c in machine.network.connections],
         events=_events(cluster_obj) if cluster_obj else [], expectations=expectations,
         trace=[{"time": rfc3339_ms(clock.wall(r.time)), "component": r.component, "subject": r.subject,
-                "action": r.action, "reason": r.reason} for r in trace.records])
+                "action": r.action, "reason": r.reason, "data": _data(r.data)} for r in trace.records])
 
 
 def _cluster_info(cluster: Cluster | None) -> dict[str, Any]:
@@ -107,6 +108,11 @@ def _connection(record: Any, clock: Clock) -> dict[str, Any]:
             "destination": f"{record.destination[0]}:{record.destination[1]}",
             "final": f"{record.final[0]}:{record.final[1]}" if record.final else None,
             "outcome": record.outcome, "hops": [h.to_dict() for h in record.hops]}
+
+
+def _data(data: dict[str, Any]) -> dict[str, Any]:
+    """A decision's data (`flag`, `connection`, `user`...), JSON-safe and in a stable order."""
+    return {k: v if isinstance(v, (str, int, float, bool)) or v is None else str(v) for k, v in sorted(data.items())}
 
 
 def rfc3339_ms(moment: datetime) -> str:
