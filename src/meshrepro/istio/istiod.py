@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import simpy
 
+from meshrepro.istio.peerauth import PEER_AUTHENTICATIONS, effective_mtls
 from meshrepro.istio.versions import IstioVersion, flags
 from meshrepro.istio.workload import Workload
 from meshrepro.kube.client import Client
@@ -28,7 +29,6 @@ from meshrepro.sim.trace import Trace
 PODS = ResourceKey("", "pods")
 NAMESPACES = ResourceKey("", "namespaces")
 SERVICES = ResourceKey("", "services")
-PEER_AUTHENTICATIONS = ResourceKey("security.istio.io", "peerauthentications")
 CONFIG_MAPS = ResourceKey("", "configmaps")
 ROOT_CERT_CONFIG_MAP = "istio-ca-root-cert"
 IGNORED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
@@ -296,7 +296,9 @@ class Istiod:
                      for p in self.store.iter(PODS)}
         for workload in workloads:
             labels = labels_of.get((workload.namespace, workload.name), {})
-            mode, port_modes, name, decided_by = self._effective_mtls(pas, workload.namespace, labels)
+            mtls = effective_mtls(pas, root_namespace=self.root_namespace, namespace=workload.namespace,
+                                  labels=labels)
+            mode, port_modes, name, decided_by = mtls.mode, dict(mtls.port_modes), mtls.workload_policy, mtls.decided_by
             policies: list[Policy] = []
             if mode == "STRICT":
                 policies.append(Policy(self.root_namespace, STATIC_STRICT_POLICY))
@@ -316,34 +318,6 @@ class Istiod:
                            "converted PeerAuthentication", f"{peer_authentication} mtls.mode STRICT -> DENY policy "
                            f"{policy} (requests without a peer identity)", flag="ambient_peer_authentication",
                            peer_authentication=peer_authentication, policy=policy)
-
-    def _effective_mtls(self, pas: list[Obj], namespace: str, labels: dict[str, str]
-                        ) -> tuple[str, dict[int, str], str, str]:
-        """Workload-selector PA, else the namespace's, else the root namespace's; UNSET inherits; default PERMISSIVE."""
-        def mode_of(pa: Obj | None) -> str:
-            return ((pa or {}).get("spec") or {}).get("mtls", {}).get("mode", "UNSET") if pa else "UNSET"
-
-        def oldest(candidates: list[Obj]) -> Obj | None:
-            return min(candidates, key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]),
-                       default=None)
-
-        workload_pa = oldest([p for p in pas if p["metadata"].get("namespace") == namespace
-                              and ((p.get("spec") or {}).get("selector") or {}).get("matchLabels")
-                              and _selects(p["spec"]["selector"]["matchLabels"], labels)])
-        namespace_pa = oldest([p for p in pas if p["metadata"].get("namespace") == namespace
-                               and not (p.get("spec") or {}).get("selector")])
-        root_pa = oldest([p for p in pas if p["metadata"].get("namespace") == self.root_namespace
-                          and not (p.get("spec") or {}).get("selector")])
-        mode, decided_by = "PERMISSIVE", ""
-        for pa in (root_pa, namespace_pa, workload_pa):
-            if mode_of(pa) != "UNSET":
-                mode = mode_of(pa)
-                decided_by = f"PeerAuthentication {pa['metadata'].get('namespace')}/{pa['metadata']['name']}"  # type: ignore[index]
-        port_modes: dict[int, str] = {}
-        if workload_pa is not None:
-            for port, setting in ((workload_pa.get("spec") or {}).get("portLevelMtls") or {}).items():
-                port_modes[int(port)] = (setting or {}).get("mode", "UNSET")
-        return mode, port_modes, workload_pa["metadata"]["name"] if workload_pa else "", decided_by
 
     # -- pushes --------------------------------------------------------------------------
 

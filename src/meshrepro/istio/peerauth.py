@@ -33,6 +33,7 @@ class EffectiveMtls:
     mode: str = PERMISSIVE  # STRICT | PERMISSIVE | DISABLE, never UNSET
     port_modes: tuple[tuple[int, str], ...] = ()  # (workload port, mode); UNSET already resolved to `mode`
     workload_policy: str = ""  # the name of the workload-level PeerAuthentication that applied, if any
+    decided_by: str = ""  # `PeerAuthentication <ns>/<name>` whose mode is in force ("" for the default)
 
     def for_port(self, port: int) -> str:
         return next((m for p, m in self.port_modes if p == port), self.mode)
@@ -76,20 +77,25 @@ def effective_mtls(pas: Iterable[Obj], *, root_namespace: str, namespace: str, l
                 local.append(pa)
         elif pa_ns == namespace and pa_ns != root_namespace and all(labels.get(k) == v for k, v in selector.items()):
             workload.append(pa)
-    mode = PERMISSIVE
+    mode, decided_by = PERMISSIVE, ""
     for chosen in (_oldest(mesh), _oldest(local) if namespace != root_namespace else None):
         if chosen is not None and _mtls_mode(chosen.get("spec")) != UNSET:
-            mode = _mtls_mode(chosen.get("spec"))
+            mode, decided_by = _mtls_mode(chosen.get("spec")), _ref(chosen)
     policy = _oldest(workload)
     ports: list[tuple[int, str]] = []
     if policy is not None:
         spec = policy.get("spec") or {}
         if _mtls_mode(spec) != UNSET:
-            mode = _mtls_mode(spec)
+            mode, decided_by = _mtls_mode(spec), _ref(policy)
         for port, setting in (spec.get("portLevelMtls") or {}).items():
             port_mode = _mode(setting)
             ports.append((int(port), mode if port_mode == UNSET else port_mode))
-    return EffectiveMtls(mode, tuple(sorted(ports)), policy["metadata"]["name"] if policy is not None else "")
+    return EffectiveMtls(mode, tuple(sorted(ports)), policy["metadata"]["name"] if policy is not None else "",
+                         decided_by)
+
+
+def _ref(pa: Obj) -> str:
+    return f"PeerAuthentication {pa['metadata'].get('namespace', '')}/{pa['metadata']['name']}"
 
 
 def namespace_mtls(pas: Iterable[Obj], *, root_namespace: str, namespace: str) -> str | None:
