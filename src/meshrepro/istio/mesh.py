@@ -15,7 +15,7 @@ from typing import Any
 from meshrepro.istio.cni import CniAgent
 from meshrepro.istio.envoy import run_sidecar, wait_main
 from meshrepro.istio.injector import InjectorContext, make_injection_hook
-from meshrepro.istio.istio_iptables import istio_iptables_main
+from meshrepro.istio.istio_iptables import iptables_save_main, istio_iptables_main
 from meshrepro.istio.istiod import PUSH_LATENCY, Istiod
 from meshrepro.istio.sidecar_config import SidecarConfig, sidecar_config
 from meshrepro.istio.versions import IstioVersion
@@ -89,6 +89,8 @@ class Mesh:
         if cluster is None:
             proc.stderr.write(f"{component}: no cluster for node {netns.node}\n")
             return 1
+        if component == "iptables-save":
+            return (yield from iptables_save_main(proc))
         runner = {"pilot-discovery": self._istiod, "ztunnel": self._ztunnel, "install-cni": self._cni,
                   "pilot-agent": self._pilot_agent}[component]
         return (yield from runner(cluster, version, proc))

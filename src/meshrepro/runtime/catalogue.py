@@ -30,7 +30,7 @@ ETC_SERVICES = "domain\t\t53/tcp\ndomain\t\t53/udp\nhttp\t\t80/tcp\t\twww\nhttps
 KUBECTL_LATEST = "1.29"  # bitnami/kubectl:latest in January 2024: a 1.29 kubectl
 
 
-def _debian_base() -> dict[str, Program]:
+def debian_base() -> dict[str, Program]:
     programs = install(coreutils.GNU)
     programs.update(install({"sh": dash, "dash": dash, "bash": bash}))
     return programs
@@ -55,7 +55,7 @@ def _kubectl_version(tag: str) -> str:
 
 def bitnami_kubectl(tag: str) -> Image:
     version = _kubectl_version(tag)
-    programs = _debian_base()
+    programs = debian_base()
     programs["/opt/bitnami/kubectl/bin/kubectl"] = make_kubectl(version)
     return Image("bitnami/kubectl", programs, entrypoint=("kubectl",), cmd=("--help",), user=(1001, 0),
                  env={"PATH": "/opt/bitnami/kubectl/bin:" + DEBIAN_PATH, "HOME": "/", "OS_ARCH": "amd64",
@@ -66,7 +66,7 @@ def bitnami_kubectl(tag: str) -> Image:
 
 
 def nginx_image(tag: str) -> Image:
-    programs = _debian_base()
+    programs = debian_base()
     programs.update(install({"curl": make_curl(DEBIAN_CURL)}))  # the official image installs curl
     programs["/docker-entrypoint.sh"] = docker_entrypoint
     programs["/usr/sbin/nginx"] = nginx

@@ -12,6 +12,7 @@ from typing import Any
 
 from meshrepro.backends.sim.machine import HOST_PROGRAMS
 from meshrepro.errors import InputError
+from meshrepro.istio import images as istio_images
 from meshrepro.istio import kinds as istio_kinds
 from meshrepro.istio.install import MODELLED_PROFILES, profile_names
 from meshrepro.istio.istioctl import UNMODELLED_COMMANDS as ISTIOCTL_UNMODELLED
@@ -34,6 +35,7 @@ _POD_SPEC_PATHS = {
 
 def check(scenario: Scenario) -> None:
     images = catalogue()
+    istio_images.register(images, _not_run)  # the machine registers them with the mesh; here only names count
     programs = HOST_PROGRAMS | {"istioctl"} if scenario.istio is not None else HOST_PROGRAMS
     for number, step in enumerate(scenario.steps, start=1):
         script = parse(step.command)
@@ -76,6 +78,10 @@ _VALUE_FLAGS = {"-n", "--namespace", "--context", "--kubeconfig", "-s", "--serve
 # istioctl's root flags that take a value.
 _ISTIOCTL_VALUE_FLAGS = {"-c", "--kubeconfig", "--context", "-i", "--istioNamespace", "-n", "--namespace", "--vklog",
                          "--log_caller", "--log_output_level", "--log_stacktrace_level", "--log_target"}
+
+
+def _not_run(component: str, version: IstioVersion, proc: Any) -> Any:
+    raise AssertionError("preflight never runs a program")
 
 
 def _check_profile(argv: list[str | None], version: IstioVersion, number: int, scenario: Scenario,
