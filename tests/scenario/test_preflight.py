@@ -24,8 +24,8 @@ spec:
 """
 POD_UNKNOWN_IMAGE = POD_WITH_TYPO.replace("    imagePullPolice: Always\n", "").replace("nginx", "redis:7")
 GOOD_POD = POD_WITH_TYPO.replace("    imagePullPolice: Always\n", "")
-CATALOGUE = ("alpine, bitnami/kubectl, busybox, curlimages/curl, kindest/kindnetd, kindest/local-path-provisioner, "
-             "nginx, registry.k8s.io/coredns/coredns, registry.k8s.io/etcd, registry.k8s.io/kube-apiserver, "
+CATALOGUE = ("alpine, bitnami/kubectl, busybox, curlimages/curl, istio/install-cni, istio/pilot, istio/proxyv2, "
+             "istio/ztunnel, kindest/kindnetd, kindest/local-path-provisioner, nginx, registry.k8s.io/coredns/coredns, registry.k8s.io/etcd, registry.k8s.io/kube-apiserver, "
              "registry.k8s.io/kube-controller-manager, registry.k8s.io/kube-proxy, registry.k8s.io/kube-scheduler")
 PROGRAMS = ("[, bash, cat, curl, date, echo, env, false, grep, head, hostname, id, kind, kubectl, ls, mkdir, printf, "
             "pwd, rm, sh, sleep, tail, test, touch, true, wc, whoami")
