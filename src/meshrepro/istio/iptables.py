@@ -8,9 +8,10 @@
   node-level ambient capture istio-cni 1.18-1.20 sets up in the node's netns and in the ztunnel pod's netns, from
   `istio@1.20.0:cni/pkg/ambient/{net_linux.go,iptables.go,net.go,constants/constants.go,options.go}`.
 
-The text follows the upstream golden files: the restore form istio-iptables feeds iptables-restore from 1.24
-(`* nat`, `-N CHAIN`, rules in the order they are appended). Before 1.24 istio ran the same rules as separate
-`iptables -t T -A ...` commands; the rules and their order within each table are identical, so one text serves.
+The text follows the upstream golden files: the restore form istio-iptables feeds `iptables-restore` (`* nat`,
+`-N CHAIN`, rules in the order they are appended; 1.20's istio-iptables already restores, and some older goldens
+list the same rules as `iptables -t T -A ...` commands; the rules and their order within each table are identical,
+so one text serves). The in-pod ambient goldens of 1.21-1.23 are such command lists.
 `Ruleset.parse` loads it; `Ruleset.save()` prints the iptables-save form.
 
 Not modelled (raise ValueError / NotImplementedError): sidecar TPROXY interception (`-m TPROXY`), kubevirt interfaces
