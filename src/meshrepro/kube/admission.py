@@ -7,7 +7,6 @@ validation.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from meshrepro.kube.store import Obj, ResourceKey, Store
 from meshrepro.kube.versions import Flags, KubeVersion, flags
 from meshrepro.manifests.defaults import apply_defaults
 from meshrepro.manifests.kinds import KindInfo
+from meshrepro.manifests.values import clone
 
 SA_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 SA_VOLUME_PREFIX = "kube-api-access-"
@@ -104,7 +104,7 @@ class Admission:
 
     def _service_account(self, request: AdmissionRequest) -> Obj | Denial:
         """plugin/pkg/admission/serviceaccount: default SA, its existence, and the projected token volume."""
-        pod = copy.deepcopy(request.object)
+        pod = clone(request.object)
         spec = pod.setdefault("spec", {})
         if pod.get("metadata", {}).get("annotations", {}).get("kubernetes.io/config.mirror"):
             return pod  # mirror pods of static pods are never touched

@@ -27,10 +27,11 @@ from meshrepro.kube.selectors import (
     parse_label_selector,
 )
 from meshrepro.kube.services import ServiceAllocator
-from meshrepro.kube.store import Obj, ResourceKey, Store, clone
+from meshrepro.kube.store import Obj, ResourceKey, Store
 from meshrepro.kube.versions import KubeVersion
 from meshrepro.manifests.kinds import KindInfo, KindRegistry
 from meshrepro.manifests.patch import PatchError, json_merge_patch, json_patch, strategic_merge
+from meshrepro.manifests.values import clone
 from meshrepro.net.http import Request, Response
 from meshrepro.net.server import Peer
 from meshrepro.sim.clock import Clock, rfc3339

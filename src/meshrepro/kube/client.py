@@ -7,7 +7,8 @@ from typing import Any
 from meshrepro.kube.apiserver import APIServer, Result
 from meshrepro.kube.rbac import User
 from meshrepro.kube.requestinfo import RequestInfo
-from meshrepro.kube.store import Obj, clone
+from meshrepro.kube.store import Obj
+from meshrepro.manifests.values import clone
 
 
 class Client:

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from meshrepro.manifests.values import clone
+
 Obj = dict[str, Any]
 
 
@@ -29,15 +31,6 @@ class WatchEvent:
 
 
 Watcher = Callable[[WatchEvent], None]
-
-
-def clone(value: Any) -> Any:
-    """A deep copy of a JSON-shaped value (dicts, lists, scalars): several times faster than copy.deepcopy."""
-    if isinstance(value, dict):
-        return {k: clone(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
-    if isinstance(value, list):
-        return [clone(v) if isinstance(v, (dict, list)) else v for v in value]
-    return value
 
 
 class Store:

@@ -12,10 +12,10 @@ so they are applied here.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
+from meshrepro.manifests.values import clone
 from meshrepro.sim.versions import Flags
 
 Obj = dict[str, Any]
@@ -27,7 +27,7 @@ def apply_defaults(obj: Obj, features: Flags) -> Obj:
     `features` is the release's Kubernetes behaviour flags (`kube.versions.flags(version)`), handed in
     because this layer may not import `kube`.
     """
-    result = copy.deepcopy(obj)
+    result = clone(obj)
     group_kind = (str(result.get("apiVersion", "")).rpartition("/")[0], result.get("kind"))
     handler = _BY_KIND.get(group_kind)
     if handler is not None:

@@ -13,13 +13,13 @@ ones (apimachinery's comparator leaves their place unspecified).
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from meshrepro.errors import InputError
 from meshrepro.manifests.validate import KubeVersion, Schema, definition_name, definitions, resolve_ref
+from meshrepro.manifests.values import clone
 
 Obj = dict[str, Any]
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -98,7 +98,7 @@ def strategic_merge(original: Obj, patch: Obj, kind_info: KindLike,
     if meta is None:
         raise PatchError("the body of the request was in an unknown format - accepted media types include: "
                          "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
-    return _merge_map(copy.deepcopy(original), copy.deepcopy(patch), meta, _APPLY)
+    return _merge_map(clone(original), clone(patch), meta, _APPLY)
 
 
 def _merge_map(original: Obj, patch: Obj, meta: _Meta, options: _Options) -> Obj:
@@ -278,8 +278,8 @@ def _go_map(value: Obj) -> str:
 def json_merge_patch(original: Any, patch: Any) -> Any:
     """RFC 7386: objects merge, null deletes, anything else replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(original) if isinstance(original, dict) else {}
+        return clone(patch)
+    result = clone(original) if isinstance(original, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
@@ -293,13 +293,13 @@ def merge_patch_diff(original: Obj, modified: Obj) -> Obj:
     patch: Obj = {}
     for key, value in modified.items():
         if key not in original:
-            patch[key] = copy.deepcopy(value)
+            patch[key] = clone(value)
         elif isinstance(value, dict) and isinstance(original[key], dict):
             sub = merge_patch_diff(original[key], value)
             if sub:
                 patch[key] = sub
         elif original[key] != value or type(original[key]) is not type(value):
-            patch[key] = copy.deepcopy(value)
+            patch[key] = clone(value)
     for key in original:
         if key not in modified:
             patch[key] = None
@@ -308,7 +308,7 @@ def merge_patch_diff(original: Obj, modified: Obj) -> Obj:
 
 def json_patch(original: Any, operations: list[Obj]) -> Any:
     """RFC 6902 operations applied in order to a copy of `original`."""
-    document = copy.deepcopy(original)
+    document = clone(original)
     for operation in operations:
         document = _apply_operation(document, operation)
     return document
@@ -319,7 +319,7 @@ def _apply_operation(document: Any, operation: Obj) -> Any:
     if not isinstance(path, str):
         raise PatchError(f"{op} operation does not apply: path is missing")
     if op == "add":
-        return _add(document, path, copy.deepcopy(operation.get("value")), "add")
+        return _add(document, path, clone(operation.get("value")), "add")
     if op == "remove":
         return _remove(document, path)
     if op == "replace":
@@ -327,8 +327,8 @@ def _apply_operation(document: Any, operation: Obj) -> Any:
         if not _exists(parent, key):
             raise PatchError(f"replace operation does not apply: doc is missing key: {path}: missing value")
         if parent is None:
-            return copy.deepcopy(operation.get("value"))
-        parent[_key(parent, key, path, "replace")] = copy.deepcopy(operation.get("value"))
+            return clone(operation.get("value"))
+        parent[_key(parent, key, path, "replace")] = clone(operation.get("value"))
         return document
     if op in ("move", "copy"):
         source = operation.get("from")
@@ -337,7 +337,7 @@ def _apply_operation(document: Any, operation: Obj) -> Any:
             raise PatchError(f"{op} operation does not apply: doc is missing from path: {source}: missing value")
         if op == "move":
             document = _remove(document, source)
-        return _add(document, path, copy.deepcopy(value), op)
+        return _add(document, path, clone(value), op)
     if op == "test":
         if _get(document, path, "test") != operation.get("value"):
             raise PatchError(f"testing value {path} failed: test failed")
@@ -427,7 +427,7 @@ def last_applied_configuration(obj: Obj) -> str:
     """The annotation kubectl apply writes: the object without that annotation (but with
     `annotations: {}` when it had no others), as Go's json.Encoder writes it: compact, keys
     sorted, `<>&` escaped, newline at the end."""
-    config = copy.deepcopy(obj)
+    config = clone(obj)
     metadata = config.setdefault("metadata", {})
     annotations = dict(metadata.get("annotations") or {})
     annotations.pop(LAST_APPLIED, None)
@@ -437,7 +437,7 @@ def last_applied_configuration(obj: Obj) -> str:
 
 def with_last_applied(obj: Obj) -> Obj:
     """The `modified` object of kubectl apply: the config carrying its own last-applied annotation."""
-    config = copy.deepcopy(obj)
+    config = clone(obj)
     annotation = last_applied_configuration(obj)
     metadata = config.setdefault("metadata", {})
     metadata["annotations"] = {**(metadata.get("annotations") or {}), LAST_APPLIED: annotation}

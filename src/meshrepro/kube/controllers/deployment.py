@@ -7,7 +7,6 @@ Deployment reports follows what the replicaset-controller and the kubelet made h
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import struct
@@ -28,8 +27,9 @@ from meshrepro.kube.controllers.util import (
     without_zeros,
 )
 from meshrepro.kube.status import go_quote
-from meshrepro.kube.store import Obj, WatchEvent, clone
+from meshrepro.kube.store import Obj, WatchEvent
 from meshrepro.kube.versions import flags
+from meshrepro.manifests.values import clone
 from meshrepro.sim.clock import parse_rfc3339, rfc3339
 
 HASH_LABEL = "pod-template-hash"  # apps.DefaultDeploymentUniqueLabelKey
@@ -142,7 +142,7 @@ def _annotation_int(rs: Obj, key: str) -> int | None:
 
 
 def _without_hash(template: Obj) -> Obj:
-    t = copy.deepcopy(template)
+    t = clone(template)
     (t.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
     return t
 
@@ -264,7 +264,7 @@ class DeploymentController(Controller):
         new_revision = str(max_old + 1)
         now = rfc3339(self.ctx.clock.wall())
         if existing is not None:
-            rs = copy.deepcopy(existing)
+            rs = clone(existing)
             annotations_updated = self._set_new_rs_annotations(d, rs, new_revision, exists=True)
             if annotations_updated or rs["spec"].get("minReadySeconds", 0) != d["spec"].get("minReadySeconds", 0):
                 rs["spec"]["minReadySeconds"] = d["spec"].get("minReadySeconds", 0)
@@ -284,12 +284,12 @@ class DeploymentController(Controller):
 
     def _create_new_rs(self, d: Obj, old: list[Obj], new_revision: str, now: str) -> Obj:
         namespace = d["metadata"]["namespace"]
-        template = copy.deepcopy(d["spec"]["template"])
+        template = clone(d["spec"]["template"])
         collision_count = (d.get("status") or {}).get("collisionCount")
         pod_hash = compute_hash(template, collision_count)
         template.setdefault("metadata", {})["labels"] = {**(template["metadata"].get("labels") or {}),
                                                          HASH_LABEL: pod_hash}
-        selector = copy.deepcopy(d["spec"]["selector"])
+        selector = clone(d["spec"]["selector"])
         selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: pod_hash}
         spec: dict[str, Any] = {"replicas": 0}
         if d["spec"].get("minReadySeconds"):
@@ -405,7 +405,7 @@ class DeploymentController(Controller):
     def _scale_rs(self, rs: Obj, new_scale: int, d: Obj, operation: str) -> tuple[bool, Obj]:
         """scaleReplicaSet: replicas and the desired/max annotations in one update."""
         size_changed = _replicas(rs) != new_scale
-        rs = copy.deepcopy(rs)
+        rs = clone(rs)
         old_scale = _replicas(rs)
         annotations_changed = self._set_replicas_annotations(rs, _replicas(d), _replicas(d) + max_surge(d))
         if not size_changed and not annotations_changed:

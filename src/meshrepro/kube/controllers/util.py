@@ -6,7 +6,6 @@ pkg/api/v1/pod/util.go (IsPodReady, IsPodAvailable) and client-go's workqueue.De
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Generator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ import simpy
 
 from meshrepro.kube.selectors import matches_labels, selector_from_match_labels
 from meshrepro.kube.store import Obj, ResourceKey
+from meshrepro.manifests.values import clone
 from meshrepro.sim.clock import parse_rfc3339
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def pod_from_template(template: Obj, owner_ref: dict[str, Any], generate_name: s
     if template_meta.get("finalizers"):
         meta["finalizers"] = list(template_meta["finalizers"])
     meta["ownerReferences"] = [owner_ref]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": copy.deepcopy(template.get("spec") or {})}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": clone(template.get("spec") or {})}
 
 
 def condition(obj: Obj, kind: str) -> dict[str, Any] | None:
