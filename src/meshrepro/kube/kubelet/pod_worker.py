@@ -671,7 +671,8 @@ class PodWorker:
     # -- helpers -------------------------------------------------------------------------
 
     def _pod(self) -> Obj | None:
-        pod = self.kubelet.store.get(PODS, self.namespace, self.name)
+        """The pod as stored (read only: every caller reads it for events, volumes and the CNI chain)."""
+        pod = self.kubelet.store.peek(PODS, self.namespace, self.name)
         return pod if pod is not None and pod["metadata"]["uid"] == self.uid else None
 
     def _field_path(self, record: ContainerRecord) -> str:
