@@ -71,6 +71,10 @@ class Mesh:
         cluster.apiserver.admission.mutating_hooks.append(
             ("istio-sidecar-injector", make_injection_hook(cluster.store, context)))
 
+    def detach(self, cluster: Cluster) -> None:
+        """`kind delete cluster`: its components went with its nodes."""
+        self.clusters.pop(id(cluster), None)
+
     def ztunnel_workloads(self, namespace: str, pod_name: str) -> list[Workload] | None:
         """What the ztunnel in that pod knows (`istioctl ztunnel-config workloads`)."""
         for state in self.clusters.values():

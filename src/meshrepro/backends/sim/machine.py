@@ -93,6 +93,7 @@ class Machine:
     def delete_cluster(self, name: str) -> None:
         cluster = self.clusters.pop(name)
         cluster.stop()
+        self.mesh.detach(cluster)
         for ip in cluster.node_ips:
             self.node_pool.release(ip)
         # kind removes the cluster's entries from the kubeconfig; this one holds only the current cluster.
