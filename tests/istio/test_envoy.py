@@ -8,15 +8,14 @@ from typing import Any
 
 import yaml
 
-from meshrepro.istio.envoy import (
+from meshrepro.istio.envoy import run_sidecar, wait_main
+from meshrepro.istio.envoy_log import (
     AccessLogEntry,
     UpstreamFailure,
     access_log_line,
     connect_failure,
     envoy_text_log_format,
     go_duration,
-    run_sidecar,
-    wait_main,
 )
 from meshrepro.istio.iptables import CaptureConfig, sidecar_rules
 from meshrepro.istio.peerauth import PEER_AUTHENTICATIONS
