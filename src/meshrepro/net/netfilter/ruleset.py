@@ -13,6 +13,12 @@ Stage = tuple[str, str]  # (table, built-in chain)
 Plan = tuple[tuple[str, dict[str, Chain], Chain], ...]  # (table name, its chains, the built-in chain)
 
 
+# iptables-restore texts applied without --noflush and without ipsets, parsed once: the same rules are written
+# into every pod a mesh captures. Sharing is safe because committed tables are never edited in place (`restore`
+# builds new tables, `execute` copies the one it changes).
+_PARSED: dict[str, dict[str, Table]] = {}
+
+
 class Ruleset:
     def __init__(self) -> None:
         self.tables: dict[str, Table] = {}
@@ -28,7 +34,15 @@ class Ruleset:
     def restore(self, text: str, *, noflush: bool = False, ipsets: IPSets | None = None) -> None:
         """`iptables-restore [--noflush]`: each `*table` section replaces that table (or edits it)."""
         self._changed()
-        restore(self.tables, text, noflush=noflush, ipsets=ipsets)
+        if noflush or ipsets is not None:
+            restore(self.tables, text, noflush=noflush, ipsets=ipsets)
+            return
+        parsed = _PARSED.get(text)
+        if parsed is None:
+            parsed = {}
+            restore(parsed, text, noflush=False, ipsets=None)
+            _PARSED[text] = parsed
+        self.tables.update(parsed)
 
     def execute(self, args: Sequence[str], *, ipsets: IPSets | None = None) -> None:
         """One `iptables` command line without the program name, e.g. `-t nat -A OUTPUT -j X`."""
