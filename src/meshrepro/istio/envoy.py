@@ -61,10 +61,10 @@ from meshrepro.istio.sidecar_config import Endpoint, Service, ServicePort, Sidec
 from meshrepro.istio.versions import IstioVersion, flags
 from meshrepro.istio.ztunnel_log import istio_line
 from meshrepro.net.errors import NetError, NetErrorKind, TLSFailure
-from meshrepro.net.http import Request, Response
+from meshrepro.net.http import Request, Response, wire_size
 from meshrepro.net.server import HttpListener, Peer
 from meshrepro.net.stack import ConnectionRecord, NamespaceView, NetNamespace, Network, Wait
-from meshrepro.net.tls import Certificate, ClientTLS
+from meshrepro.net.tls import CLIENT_HELLO_BYTES, Certificate, ClientTLS
 from meshrepro.runtime.process import Process, ProgramRun
 from meshrepro.sim.trace import Trace
 
@@ -88,7 +88,6 @@ CA_RETRIES = 4
 WARM_INITIAL, WARM_MULTIPLIER, WARM_RANDOMIZATION, WARM_MAX = 0.5, 1.5, 0.5, 60.0  # pkg/backoff defaults
 WAIT_TIMEOUT, WAIT_PERIOD, WAIT_REQUEST_TIMEOUT = 60, 0.5, 0.5  # pilot-agent wait defaults (app/wait.go)
 WAIT_URL = "http://localhost:15021/healthz/ready"
-CLIENT_HELLO = 517
 
 # Istio's release commits (istio/istio tags): pilot-agent logs `Version <version>-<commit>-Clean`.
 ISTIO_COMMITS = {
@@ -114,10 +113,6 @@ class SidecarConfigSource(Protocol):
 def _addr(address: tuple[str, int] | None) -> str:
     return f"{address[0]}:{address[1]}" if address else "-"
 
-
-def _size(message: Request | Response) -> int:
-    head = sum(len(k) + len(v) + 4 for k, v in message.headers.items())
-    return head + len(message.body) + 40
 
 
 def _uuid(rng: Any) -> str:
@@ -514,6 +509,15 @@ class _Session:
         self.pool: dict[tuple[str, int], _Upstream] = {}
         self.closed = False
 
+    def relay(self, upstream: _Upstream, request: Request) -> Wait:
+        """tcp_proxy: the bytes go through unchanged; the connection's access log counts them."""
+        answer = yield from upstream.conn.exchange(request)
+        if self.tcp_log is not None:
+            self.tcp_log.bytes_received += wire_size(request)
+            if isinstance(answer, Response):
+                self.tcp_log.bytes_sent += wire_size(answer)
+        return answer
+
     def dial(self, target: _Target, *, source_ip: str | None = None) -> Wait:
         """Connect (and, for ISTIO_MUTUAL, handshake) to `target`; an _Upstream or an UpstreamFailure."""
         sc = self.sc
@@ -606,7 +610,7 @@ class _Outbound(_Session):
         if isinstance(upstream, NetError):
             return upstream
         if self.tcp_log is not None:
-            self.tcp_log.bytes_received += CLIENT_HELLO
+            self.tcp_log.bytes_received += CLIENT_HELLO_BYTES
         return (yield from upstream.conn.handshake(tls))
 
     def exchange(self, request: Request, record: ConnectionRecord) -> Wait:
@@ -619,12 +623,7 @@ class _Outbound(_Session):
         upstream = yield from self.open_tcp("")
         if isinstance(upstream, NetError):
             return upstream
-        answer = yield from upstream.conn.exchange(request)
-        if self.tcp_log is not None:
-            self.tcp_log.bytes_received += _size(request)
-            if isinstance(answer, Response):
-                self.tcp_log.bytes_sent += _size(answer)
-        return answer
+        return (yield from self.relay(upstream, request))
 
     def listener_name(self) -> str:
         exact = self.config.service_at(*self.destination) if self.config else None
@@ -848,7 +847,7 @@ class _Inbound(_Session):
         if isinstance(upstream, NetError):
             return upstream
         if self.tcp_log is not None:
-            self.tcp_log.bytes_received += CLIENT_HELLO
+            self.tcp_log.bytes_received += CLIENT_HELLO_BYTES
         return (yield from upstream.conn.handshake(tls))
 
     def exchange(self, request: Request, record: ConnectionRecord) -> Wait:
@@ -865,12 +864,7 @@ class _Inbound(_Session):
         upstream = yield from self.open_app_tcp()
         if isinstance(upstream, NetError):
             return upstream
-        answer = yield from upstream.conn.exchange(request)
-        if self.tcp_log is not None:
-            self.tcp_log.bytes_received += _size(request)
-            if isinstance(answer, Response):
-                self.tcp_log.bytes_sent += _size(answer)
-        return answer
+        return (yield from self.relay(upstream, request))
 
     # -- to the application ------------------------------------------------------------------------
 

@@ -23,10 +23,10 @@ from meshrepro.istio.istiod import Policy, Snapshot
 from meshrepro.istio.versions import IstioVersion, flags
 from meshrepro.istio.workload import Workload
 from meshrepro.net.errors import NetError, NetErrorKind
-from meshrepro.net.http import Request, Response
+from meshrepro.net.http import Request, Response, wire_size
 from meshrepro.net.server import HttpListener, Peer
 from meshrepro.net.stack import ConnectionRecord, DnsQuery, DnsReply, NetNamespace, Network, Wait
-from meshrepro.net.tls import ClientTLS
+from meshrepro.net.tls import CLIENT_HELLO_BYTES, ClientTLS
 from meshrepro.runtime.process import Output
 from meshrepro.sim.clock import Clock
 from meshrepro.sim.trace import Trace
@@ -38,7 +38,6 @@ DNS_PORT = 15053
 READINESS_PORT = 15021
 INPOD_MARK = 0x539  # ztunnel's SO_MARK on its sockets in a pod netns (INPOD_MARK=1337): capture rules skip it
 SOURCE_WAIT = 5.0  # ztunnel#1147: wait_for_workload(.., Duration::from_secs(5)), hard-coded
-CLIENT_HELLO = 517  # bytes of a TLS ClientHello as Go sends it (counted in bytes_recv)
 FORWARD_TIMEOUT = 5.0  # the DNS proxy's upstream query timeout
 LOOKUP_NS = 85_300  # how long a failed cache lookup takes before `failed dur=...` (a constant, for determinism)
 
@@ -224,7 +223,7 @@ class _Proxied:
         upstream = yield from self._ensure()
         if isinstance(upstream, NetError):
             return upstream
-        self.bytes_recv += CLIENT_HELLO
+        self.bytes_recv += CLIENT_HELLO_BYTES
         return (yield from upstream.handshake(tls))
 
     def exchange(self, request: Request, record: ConnectionRecord) -> Wait:
@@ -232,9 +231,9 @@ class _Proxied:
         if isinstance(upstream, NetError):
             return upstream
         response = yield from upstream.exchange(request)
-        self.bytes_recv += _size(request)
+        self.bytes_recv += wire_size(request)
         if isinstance(response, Response):
-            self.bytes_sent += _size(response)
+            self.bytes_sent += wire_size(response)
         return response
 
     def close(self) -> None:
@@ -530,10 +529,6 @@ def _dst(z: Ztunnel, workload: Workload, destination: tuple[str, int]) -> dict[s
         fields["dst_service"] = hostname
     return fields
 
-
-def _size(message: Request | Response) -> int:
-    head = sum(len(k) + len(v) + 4 for k, v in message.headers.items())
-    return head + len(message.body) + 40
 
 
 def _addr(address: tuple[str, int]) -> str:

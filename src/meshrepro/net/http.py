@@ -55,3 +55,10 @@ REASONS = {
 def status_text(status: int) -> str:
     """Go's `resp.Status`, e.g. "200 OK"."""
     return f"{status} {REASONS.get(status, '')}".rstrip()
+
+
+def wire_size(message: Request | Response) -> int:
+    """About how many bytes a message takes on the wire (start line, headers, body): what proxies count in their
+    access logs, since connections here carry whole messages."""
+    head = sum(len(k) + len(v) + 4 for k, v in message.headers.items())
+    return head + len(message.body) + 40

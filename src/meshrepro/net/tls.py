@@ -15,6 +15,9 @@ _BEGIN = "-----BEGIN CERTIFICATE-----"
 _END = "-----END CERTIFICATE-----"
 
 
+CLIENT_HELLO_BYTES = 517  # a TLS ClientHello as Go sends it: what a proxy counts as received before the handshake
+
+
 @dataclass(frozen=True)
 class Certificate:
     common_name: str
