@@ -38,7 +38,7 @@ from meshrepro.istio.istioctl_install import INSTALL_FLAGS, UNINSTALL_FLAGS, ins
 from meshrepro.istio.versions import IstioVersion, flags
 from meshrepro.istio.workload import Workload
 from meshrepro.runtime.process import Process, Program
-from meshrepro.runtime.programs.kubectl import _suggestions as suggestions  # cobra SuggestionsFor
+from meshrepro.runtime.programs.cobra import find_command, suggestions
 from meshrepro.runtime.programs.kubectl.errors import GoError
 from meshrepro.runtime.programs.kubectl.flags import Flag
 from meshrepro.runtime.programs.kubectl.rest import RestClient
@@ -147,27 +147,16 @@ def _find(tree: Command, argv: list[str]) -> tuple[list[str], Command, list[str]
     """cobra's Find: the command path from the leading words, skipping root flags' values."""
     takes_value = {f"--{f.name}" for f in ROOT_FLAGS if f.kind != "bool"} | {
         f"-{f.shorthand}" for f in ROOT_FLAGS if f.shorthand and f.kind != "bool"}
-    path, command, rest = ["istioctl"], tree, []
-    positional = False  # after a word that is not a subcommand, no word names one
-    index = 0
-    while index < len(argv):
-        arg = argv[index]
-        if arg == "--":
-            rest.extend(argv[index:])
-            break
-        if arg.startswith("-"):
-            rest.append(arg)
-            if arg in takes_value and index + 1 < len(argv):
-                rest.append(argv[index + 1])
-                index += 1
-        elif not positional and (child := command.child(arg)) is not None:
-            command = child
-            path.append(command.name)
-        else:
-            positional = True
-            rest.append(arg)
-        index += 1
-    return path, command, rest
+    found = [tree]
+
+    def descend(word: str) -> bool:
+        child = found[-1].child(word)
+        if child is not None:
+            found.append(child)
+        return child is not None
+
+    _, rest = find_command(argv, takes_value, descend)
+    return ["istioctl", *(c.name for c in found[1:])], found[-1], rest
 
 
 def _no_subcommand(path: list[str], command: Command, rest: list[str]) -> CommandError:

@@ -13,6 +13,7 @@ from typing import Any
 import simpy
 
 from meshrepro.runtime.process import Process, Program
+from meshrepro.runtime.programs.cobra import find_command, suggestions
 
 from . import (
     cmd_apply,
@@ -92,7 +93,7 @@ def _resolve(names: list[str]) -> tuple[Runner, tuple[Any, ...], str]:
     if module is None:
         if first in UNMODELLED_COMMANDS:
             raise GoError(f"meshrepro: `kubectl {first}` is a real kubectl command that meshrepro does not model yet")
-        raise GoError(f'unknown command "{first}" for "kubectl"{_suggestions(first, list(COMMANDS))}')
+        raise GoError(f'unknown command "{first}" for "kubectl"{suggestions(first, list(COMMANDS))}')
     subcommands: dict[str, tuple[Runner, tuple[Any, ...]]] | None = getattr(module, "SUBCOMMANDS", None)
     if subcommands is None:
         runner = module.run if not hasattr(module, "runner_for") else module.runner_for(first)
@@ -112,24 +113,14 @@ def _find_command(argv: list[str]) -> tuple[list[str], list[str]]:
     takes_value = {f"--{f.name}" for f in GLOBAL_FLAGS if f.kind != "bool"} | {
         f"-{f.shorthand}" for f in GLOBAL_FLAGS if f.shorthand and f.kind != "bool"}
     names: list[str] = []
-    rest: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            rest.extend(argv[i:])
-            break
-        if arg.startswith("-"):
-            rest.append(arg)
-            if arg in takes_value and i + 1 < len(argv):
-                rest.append(argv[i + 1])
-                i += 1
-        elif len(names) < _depth(names):
-            names.append(arg)
-        else:
-            rest.append(arg)
-        i += 1
-    return names, rest
+
+    def descend(word: str) -> bool:
+        if len(names) < _depth(names):
+            names.append(word)
+            return True
+        return False
+
+    return find_command(argv, takes_value, descend)
 
 
 def _depth(names: list[str]) -> int:
@@ -138,21 +129,3 @@ def _depth(names: list[str]) -> int:
         return 1
     module = COMMANDS.get(names[0])
     return 2 if module is not None and hasattr(module, "SUBCOMMANDS") else 1
-
-
-def _suggestions(typed: str, known: list[str]) -> str:
-    """cobra's SuggestionsFor: Levenshtein distance <= 2 or a prefix match."""
-    found = [name for name in sorted(known)
-             if _levenshtein(typed.lower(), name.lower()) <= 2 or name.lower().startswith(typed.lower())]
-    if not found:
-        return ""
-    return "\n\nDid you mean this?\n" + "".join(f"\t{name}\n" for name in found)
-
-
-def _levenshtein(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
