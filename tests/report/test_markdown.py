@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import difflib
-import io
 import os
 from pathlib import Path
 
 import pytest
 
-from meshrepro.cli import main
 from meshrepro.report import html as html_report
 from meshrepro.report.markdown import matrix_section
 from meshrepro.scenario.matrix import CellResult, Matrix
+from repo_cli import REPO, cli
 
-REPO = Path(__file__).resolve().parents[2]
 SEED = "examples/istio-48854/exp3-ambient-1.20.yaml"
 GOLDEN = REPO / "examples" / "istio-48854" / "expected" / "exp3-ambient-1.20.md"
 REFRESH = os.environ.get("MESHREPRO_REFRESH_GOLDEN") == "1"
 
 
-def cli(*argv: str) -> tuple[int, str, str]:
-    """Run as a user would from the repository root, so the report carries the relative path they typed."""
-    out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    os.chdir(REPO)
-    try:
-        code = main(list(argv), out, err)
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,13 @@ Set MESHREPRO_REFRESH_GOLDEN=1 to rewrite the goldens after reviewing the diff.
 from __future__ import annotations
 
 import difflib
-import io
 import os
 from pathlib import Path
 
 import pytest
 
-from meshrepro.cli import main
+from repo_cli import REPO, cli
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 REFRESH = os.environ.get("MESHREPRO_REFRESH_GOLDEN") == "1"
 
@@ -32,16 +30,9 @@ def _scenarios() -> list[Path]:
 
 
 def _run(path: Path, fmt: str) -> tuple[int, str]:
-    """Run as a user would from the repository root, so reports carry the relative path they typed."""
-    out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    os.chdir(REPO)
-    try:
-        code = main(["run", str(path.relative_to(REPO)), "--format", fmt], out, err)
-    finally:
-        os.chdir(cwd)
-    assert err.getvalue() == "", err.getvalue()
-    return code, out.getvalue()
+    code, out, err = cli("run", str(path.relative_to(REPO)), "--format", fmt)
+    assert err == "", err
+    return code, out
 
 
 def _golden(path: Path, fmt: str) -> Path:

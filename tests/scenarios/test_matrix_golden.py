@@ -7,34 +7,22 @@ Set MESHREPRO_REFRESH_GOLDEN=1 to rewrite the golden after reviewing the diff.
 from __future__ import annotations
 
 import difflib
-import io
 import os
-from pathlib import Path
 
 import pytest
 
-from meshrepro.cli import main
+from repo_cli import REPO, cli
 
-REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "examples" / "istio-48854" / "matrix.yaml"
 GOLDEN = SCENARIO.parent / "expected" / "matrix.txt"
 REFRESH = os.environ.get("MESHREPRO_REFRESH_GOLDEN") == "1"
 
 
-def _cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    os.chdir(REPO)
-    try:
-        code = main(list(argv), out, err)
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
 def report() -> str:
-    code, out, err = _cli("matrix", str(SCENARIO.relative_to(REPO)), "--jobs", "2")
+    code, out, err = cli("matrix", str(SCENARIO.relative_to(REPO)), "--jobs", "2")
     assert (code, err) == (0, "")
     return out
 
@@ -60,7 +48,7 @@ def test_seed_matrix_reaches_the_seeds_conclusion(report: str) -> None:
 
 def test_running_the_matrix_scenario_runs_its_baseline() -> None:
     """The baseline is experiment 3: the EOF shows, so listing the pods and Running do not hold (exit 1)."""
-    code, out, err = _cli("run", str(SCENARIO.relative_to(REPO)))
+    code, out, err = cli("run", str(SCENARIO.relative_to(REPO)))
     assert (code, err) == (1, "")
     assert "$ kubectl logs deploy/nginx -c init-kubectl --previous 2>/dev/null || kubectl logs deploy/nginx -c " \
            "init-kubectl\n" in out
